@@ -1,0 +1,1 @@
+"""Email in and out: sources, MIME parsing, reply stripping, classification and threading keys."""

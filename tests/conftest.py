@@ -1,0 +1,93 @@
+"""Fixtures shared by the whole suite: databases, the shared corpus and the hard cases."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.db import make_engine, make_session_factory, upgrade
+from store.models import Base
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = REPO_ROOT.parent / "shared"
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a laptop; under CI a missing service or folder is a failure, never a skip."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true, so this cannot be skipped)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    path = SHARED_DIR / "corpus"
+    if not path.is_dir():
+        skip_or_fail(f"the shared corpus is missing at {path}; check out ../shared beside the repo")
+    return path
+
+
+def _postgres_engine() -> Iterator[Engine]:
+    url = os.environ.get("THREADDESK_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    schema = f"td_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # any connection failure means the server is not there
+        admin.dispose()
+        skip_or_fail(
+            f"PostgreSQL is not reachable at {url} ({type(error).__name__}); start it on "
+            "127.0.0.1:5432 or set THREADDESK_TEST_DATABASE_URL to run these tests"
+        )
+        return
+    engine = create_engine(
+        url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True
+    )
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    yield from _postgres_engine()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty database: a fresh SQLite file, or the session's PostgreSQL schema."""
+    if request.param == "sqlite":
+        sqlite_engine = make_engine(f"sqlite:///{tmp_path / 'threaddesk.db'}")
+        upgrade(sqlite_engine)
+        yield sqlite_engine
+        sqlite_engine.dispose()
+        return
+
+    postgres: Engine = request.getfixturevalue("postgres_engine")
+    _truncate_all(postgres)
+    yield postgres
+    _truncate_all(postgres)
+
+
+def _truncate_all(engine: Engine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
