@@ -6,7 +6,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,15 +28,29 @@ def make_engine(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_immediate)
     return engine
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    # The driver's own transaction handling is turned off so that every
+    # transaction starts with the BEGIN IMMEDIATE below.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts, not at its first write.
+
+    A deferred transaction that reads and then writes fails at once with
+    SQLITE_BUSY when another process wrote in between, whatever the busy
+    timeout; taking the lock up front makes concurrent writers wait instead.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -54,3 +68,14 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration."""
     logger.info("database %s: upgrading schema", engine.url.render_as_string(hide_password=True))
     command.upgrade(alembic_config(engine), "head")
+
+
+def is_schema_current(engine: Engine) -> bool:
+    """Return True when the database is at the newest migration."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current == head

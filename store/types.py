@@ -26,12 +26,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
+        if not isinstance(value, datetime):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        result: datetime = value.astimezone(UTC)
-        return result
+        return value.astimezone(UTC)
 
 
 def utcnow() -> datetime:

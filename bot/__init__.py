@@ -1,0 +1,1 @@
+"""Adapters and wiring: messengers, the scheduler, settings and the `threaddesk` command line."""

@@ -1,0 +1,334 @@
+"""The `threaddesk` command line: demo, run, ingest, db upgrade and rules check."""
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.console import ConsoleCommands, ConsoleMessenger, sanitize
+from bot.service import Service
+from bot.settings import Settings
+from handlers.config import ConfigError, Rules, load_rules
+from handlers.i18n import Translator
+from handlers.intake import IntakeResult, IntakeSettings, ingest
+from handlers.note_texts import describe_note
+from mailbridge.maildir import MaildirSource
+from mailbridge.sources import IncomingMail, MailSource
+from store.blobs import BlobStore
+from store.db import is_schema_current, make_engine, make_session_factory, upgrade
+
+logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+DEMO_MAIL_DIR = Path(__file__).parent / "demo_mail"
+TEXT_PREVIEW_CHARACTERS = 400
+
+
+class CommandError(Exception):
+    """A mistake in the command's input or setup, reported to the user without a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    arguments = parser.parse_args(argv)
+    _configure_logging(arguments.verbose)
+    try:
+        result: int = arguments.handler(arguments)
+        return result
+    except (CommandError, ConfigError) as error:
+        print(f"threaddesk: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as error:
+        print(f"threaddesk: invalid setting: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="threaddesk", description="A chat-ops helpdesk.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="try threaddesk on sample mail in a temporary folder")
+    demo.add_argument(
+        "--once",
+        action="store_true",
+        help="take in the sample mail, run the commands read from standard input, then stop",
+    )
+    demo.set_defaults(handler=run_demo)
+
+    run = commands.add_parser("run", help="run the service")
+    run.add_argument("--once", action="store_true", help="take in the mail there is now, then stop")
+    run.set_defaults(handler=run_service)
+
+    ingest_command = commands.add_parser(
+        "ingest", help="take in email files and say what became of each"
+    )
+    ingest_command.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    ingest_command.add_argument(
+        "--json", action="store_true", help="print one JSON object per file"
+    )
+    ingest_command.add_argument(
+        "--silent", action="store_true", help="store only: post no cards, send no auto-replies"
+    )
+    ingest_command.set_defaults(handler=run_ingest)
+
+    database = commands.add_parser("db", help="database maintenance")
+    database_commands = database.add_subparsers(required=True, metavar="ACTION")
+    database_upgrade = database_commands.add_parser("upgrade", help="bring the schema up to date")
+    database_upgrade.set_defaults(handler=run_db_upgrade)
+
+    rules = commands.add_parser("rules", help="check the rules file")
+    rules_commands = rules.add_subparsers(required=True, metavar="ACTION")
+    rules_check = rules_commands.add_parser("check", help="validate the rules file")
+    rules_check.add_argument(
+        "file", nargs="?", type=Path, help="the file (default: THREADDESK_RULES)"
+    )
+    rules_check.set_defaults(handler=run_rules_check)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load_rules_or_default(path: Path) -> Rules:
+    if not path.exists():
+        logger.warning("rules file %s not found; using the defaults", path)
+        return Rules()
+    return load_rules(path)
+
+
+def _open_database(
+    settings: Settings, *, upgrade_sqlite: bool = True
+) -> tuple[Engine, sessionmaker[Session]]:
+    engine = make_engine(settings.database_url)
+    if settings.is_sqlite() and upgrade_sqlite:
+        upgrade(engine)
+    elif not is_schema_current(engine):
+        raise CommandError(
+            "the database schema is not up to date; run `threaddesk db upgrade` first"
+        )
+    return engine, make_session_factory(engine)
+
+
+def _intake_settings(settings: Settings, rules: Rules, *, silent: bool = False) -> IntakeSettings:
+    return IntakeSettings(
+        blobs=BlobStore(settings.data_dir),
+        max_attachment_bytes=settings.max_attachment_bytes,
+        own_addresses=rules.own_addresses(),
+        silent=silent,
+    )
+
+
+def run_demo(arguments: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="threaddesk-demo-"))
+    maildir = _copy_sample_maildir(workdir / "maildir")
+    settings = Settings(
+        database_url=f"sqlite:///{workdir / 'threaddesk.db'}",
+        data_dir=workdir / "data",
+        maildir=maildir,
+    )
+    rules = _load_rules_or_default(settings.rules)
+    translator = Translator(rules.locale, rules.timezone)
+    print(
+        translator.gettext(
+            "threaddesk demo: a fresh database and a sample mailbox in {folder}. Drop more "
+            ".eml files into {new} to see them arrive. Type help for the commands.",
+            folder=workdir,
+            new=maildir / "new",
+        ),
+        flush=True,
+    )
+    try:
+        return _serve(
+            settings, rules, MaildirSource(maildir, poll_interval=1.0), once=arguments.once
+        )
+    finally:
+        if arguments.once:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _copy_sample_maildir(target: Path) -> Path:
+    for folder in ("new", "cur", "tmp"):
+        (target / folder).mkdir(parents=True, exist_ok=True)
+    for index, sample in enumerate(sorted(DEMO_MAIL_DIR.glob("*.eml"))):
+        name = f"{1_700_000_000 + index}.demo{index:03d}.threaddesk"
+        (target / "new" / name).write_bytes(sample.read_bytes())
+    return target
+
+
+def run_service(arguments: argparse.Namespace) -> int:
+    settings = Settings()
+    rules = _load_rules_or_default(settings.rules)
+    source = _mail_source(settings)
+    return _serve(settings, rules, source, once=arguments.once)
+
+
+def _mail_source(settings: Settings) -> MailSource:
+    if settings.imap_url:
+        from mailbridge.imap import ImapSource
+
+        _, session_factory = _open_database(settings)
+        password = settings.imap_password.get_secret_value() if settings.imap_password else ""
+        return ImapSource(
+            settings.imap_url,
+            password,
+            session_factory,
+            max_message_bytes=settings.max_message_bytes,
+            ca_file=str(settings.ca_file) if settings.ca_file else None,
+            poll_interval=settings.poll_interval,
+        )
+    if settings.maildir:
+        return MaildirSource(settings.maildir)
+    raise CommandError(
+        "no mail source is configured: set THREADDESK_IMAP_URL (with THREADDESK_IMAP_PASSWORD) "
+        "or THREADDESK_MAILDIR; to try threaddesk on sample mail, run `threaddesk demo`"
+    )
+
+
+def _serve(settings: Settings, rules: Rules, source: MailSource, *, once: bool) -> int:
+    _, session_factory = _open_database(settings)
+    translator = Translator(rules.locale, rules.timezone)
+    messenger = ConsoleMessenger(sys.stdout, translator)
+    service = Service(
+        session_factory=session_factory,
+        intake_settings=_intake_settings(settings, rules),
+        source=source,
+        messengers=[messenger],
+        translator=translator,
+    )
+    stop = threading.Event()
+    commands = ConsoleCommands(session_factory, messenger, translator, on_quit=stop.set)
+
+    if once:
+        service.poll_once()
+        commands.run(sys.stdin)
+        source.close()
+        return 0
+
+    reader = threading.Thread(target=commands.run, args=(sys.stdin,), daemon=True, name="console")
+    reader.start()
+    try:
+        service.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def run_ingest(arguments: argparse.Namespace) -> int:
+    settings = Settings()
+    rules = _load_rules_or_default(settings.rules)
+    translator = Translator(rules.locale, rules.timezone)
+    _, session_factory = _open_database(settings)
+    intake_settings = _intake_settings(settings, rules, silent=arguments.silent)
+
+    failures = 0
+    for path in arguments.files:
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            failures += 1
+            print(f"threaddesk: cannot read {path}: {error.strerror}", file=sys.stderr)
+            continue
+        mail = IncomingMail(raw=raw, mailbox=f"file:{path.name}", source_ref=str(path))
+        result = ingest(mail, session_factory, intake_settings)
+        if arguments.json:
+            print(json.dumps(ingest_report(path, result, translator), ensure_ascii=False))
+        else:
+            print(format_ingest_report(path, result, translator))
+    return 1 if failures else 0
+
+
+def ingest_report(path: Path, result: IntakeResult, translator: Translator) -> dict[str, object]:
+    """Return the machine-readable account of what became of one file."""
+    return {
+        "file": str(path),
+        "ticket": result.ticket_number,
+        "outcome": str(result.outcome),
+        "kind": result.kind,
+        "classification": result.classification,
+        "subject": result.subject,
+        "from": result.sender,
+        "from_name": result.sender_name,
+        "attachments": [
+            {
+                "filename": attachment.filename,
+                "content_type": attachment.content_type,
+                "size": attachment.size,
+                "stored": attachment.data is not None,
+                "omitted_reason": attachment.omitted_reason,
+            }
+            for attachment in result.attachments
+        ],
+        "visible_text": result.visible_text,
+        "notes": [describe_note(note.as_dict(), translator) for note in result.notes],
+    }
+
+
+def format_ingest_report(path: Path, result: IntakeResult, t: Translator) -> str:
+    outcome_labels = {
+        "new_ticket": t.gettext("new ticket"),
+        "follow_up": t.gettext("follow-up"),
+        "linked_ticket": t.gettext("new ticket linked to a closed one"),
+        "duplicate": t.gettext("duplicate of a stored message, nothing changed"),
+    }
+    text = sanitize(result.visible_text)
+    if len(text) > TEXT_PREVIEW_CHARACTERS:
+        text = text[:TEXT_PREVIEW_CHARACTERS] + "…"
+    lines = [
+        t.gettext(
+            "{file}: ticket #{number}, {outcome} ({kind})",
+            file=path,
+            number=result.ticket_number,
+            outcome=outcome_labels[str(result.outcome)],
+            kind=result.kind,
+        ),
+        "  "
+        + t.gettext("From: {sender}", sender=sanitize(f"{result.sender_name} <{result.sender}>")),
+        "  " + t.gettext("Subject: {subject}", subject=sanitize(result.subject)),
+    ]
+    for attachment in result.attachments:
+        lines.append(
+            "  "
+            + t.gettext(
+                "Attachment: {filename} ({size})",
+                filename=sanitize(attachment.filename),
+                size=t.size(attachment.size),
+            )
+        )
+    lines.extend("  ⚠ " + describe_note(note.as_dict(), t) for note in result.notes)
+    lines.extend("  | " + line for line in text.splitlines())
+    return "\n".join(lines)
+
+
+def run_db_upgrade(arguments: argparse.Namespace) -> int:
+    settings = Settings()
+    upgrade(make_engine(settings.database_url))
+    print("threaddesk: the database schema is up to date")
+    return 0
+
+
+def run_rules_check(arguments: argparse.Namespace) -> int:
+    path = arguments.file or Settings().rules
+    rules = load_rules(path)
+    print(f"{path}: valid ({len(rules.agents)} agents, {len(rules.departments)} departments)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

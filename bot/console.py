@@ -1,0 +1,240 @@
+"""The console messenger: tickets appear in the terminal, and commands are typed at it.
+
+It implements the same Messenger interface as Slack and Telegram, so the
+service runs unchanged with no chat platform configured.
+"""
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers.i18n import Translator
+from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
+from handlers.messenger import MessageView, ThreadRef, TicketCard
+from handlers.queue import list_open_tickets, load_ticket
+from handlers.views import message_view, ticket_card
+
+logger = logging.getLogger(__name__)
+
+# Terminal control sequences and other control characters in customer text
+# could move the cursor, recolour or hide output, so everything but newline
+# and tab is shown as a visible replacement.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+PREVIEW_LINES = 12
+
+
+def sanitize(text: str) -> str:
+    return _CONTROL_CHARACTERS.sub("�", text)
+
+
+class ConsoleMessenger:
+    """Print cards and thread posts to a text stream."""
+
+    name = "console"
+
+    def __init__(self, output: TextIO, translator: Translator) -> None:
+        self.output = output
+        self.translator = translator
+        self._lock = threading.Lock()
+
+    def post_ticket(self, card: TicketCard) -> ThreadRef:
+        self._write(render_card(card, self.translator))
+        return ThreadRef(messenger=self.name, chat_id="console", thread_id=str(card.number))
+
+    def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
+        self._write(render_card(card, self.translator))
+
+    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
+        self._write(render_thread_message(message, self.translator))
+
+    def write(self, text: str) -> None:
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            self.output.write(text.rstrip("\n") + "\n")
+            self.output.flush()
+
+
+def render_card(card: TicketCard, t: Translator) -> str:
+    header = t.gettext(
+        "#{number} [{status} · {priority}] {subject}",
+        number=card.number,
+        status=t.gettext(_status_label(card.status)),
+        priority=t.gettext(_priority_label(card.priority)),
+        subject=sanitize(card.subject) or t.gettext("(no subject)"),
+    )
+    customer = _person(card.customer_name, card.customer_address)
+    lines = [
+        "━" * 72,
+        header,
+        "   " + t.gettext("Customer: {customer}", customer=customer),
+        "   " + t.gettext("Received: {time}", time=t.datetime(card.created_at)),
+    ]
+    if card.assignee:
+        lines.append("   " + t.gettext("Owner: {name}", name=sanitize(card.assignee)))
+    if card.linked_ticket_number is not None:
+        lines.append(
+            "   " + t.gettext("Follows closed ticket #{number}", number=card.linked_ticket_number)
+        )
+    if card.first_message is not None:
+        lines.extend(_message_body(card.first_message, t, indent="   ", preview=True))
+    return "\n".join(lines)
+
+
+def render_thread_message(message: MessageView, t: Translator) -> str:
+    label = t.gettext(_kind_label(message.kind))
+    heading = t.gettext(
+        "  ↳ #{number} {label} from {author}",
+        number=message.ticket_number,
+        label=label,
+        author=_person(message.author_name, message.author_address),
+    )
+    return "\n".join([heading, *_message_body(message, t, indent="     ", preview=True)])
+
+
+def render_ticket_detail(card: TicketCard, messages: list[MessageView], t: Translator) -> str:
+    lines = [render_card(card, t)]
+    for message in messages[1:]:
+        heading = t.gettext(
+            "  ↳ {label} from {author}, {time}",
+            label=t.gettext(_kind_label(message.kind)),
+            author=_person(message.author_name, message.author_address),
+            time=t.datetime(message.at),
+        )
+        lines.append(heading)
+        lines.extend(_message_body(message, t, indent="     ", preview=False))
+    return "\n".join(lines)
+
+
+def _message_body(message: MessageView, t: Translator, indent: str, preview: bool) -> list[str]:
+    text_lines = sanitize(message.visible_text).splitlines() or [t.gettext("(no text)")]
+    shown = text_lines[:PREVIEW_LINES] if preview else text_lines
+    lines = [indent + line for line in shown]
+    if len(shown) < len(text_lines):
+        hidden = len(text_lines) - len(shown)
+        lines.append(indent + t.ngettext("… {count} more line", "… {count} more lines", hidden))
+    if message.has_quoted_text:
+        lines.append(indent + t.gettext("(quoted text and signature folded away)"))
+    for attachment in message.attachments:
+        state = "" if attachment.is_stored else " " + t.gettext("(not stored)")
+        lines.append(
+            indent
+            + t.gettext(
+                "Attachment: {filename} ({size})",
+                filename=sanitize(attachment.filename),
+                size=t.size(attachment.size),
+            )
+            + state
+        )
+    lines.extend(indent + "⚠ " + sanitize(note) for note in message.notes)
+    return lines
+
+
+def _person(name: str, address: str) -> str:
+    name, address = sanitize(name), sanitize(address)
+    if name and address:
+        return f"{name} <{address}>"
+    return name or address
+
+
+def _status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def _priority_label(priority: str) -> str:
+    return PRIORITY_LABELS.get(priority, priority)
+
+
+def _kind_label(kind: str) -> str:
+    return MESSAGE_KIND_LABELS.get(kind, kind)
+
+
+class ConsoleCommands:
+    """The commands typed at the console: `list`, `show N`, `help` and `quit`."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        messenger: ConsoleMessenger,
+        translator: Translator,
+        on_quit: Callable[[], None],
+    ) -> None:
+        self.session_factory = session_factory
+        self.messenger = messenger
+        self.t = translator
+        self.on_quit = on_quit
+
+    def run(self, input_stream: TextIO) -> None:
+        """Read commands until the stream ends or `quit` is typed."""
+        for line in input_stream:
+            if not self.execute(line):
+                break
+
+    def execute(self, line: str) -> bool:
+        """Run one command line; return False when the console should stop reading."""
+        words = line.split()
+        if not words:
+            return True
+        command, arguments = words[0].lower(), words[1:]
+
+        if command in ("quit", "exit"):
+            self.on_quit()
+            return False
+        if command == "list":
+            self.messenger.write(self._list())
+        elif command == "show" and len(arguments) == 1 and arguments[0].lstrip("#").isdigit():
+            self.messenger.write(self._show(int(arguments[0].lstrip("#"))))
+        elif command == "help":
+            self.messenger.write(self._help())
+        else:
+            self.messenger.write(
+                self.t.gettext(
+                    "Unknown command: {command}. Type help for the list.",
+                    command=sanitize(line.strip()),
+                )
+            )
+        return True
+
+    def _list(self) -> str:
+        with self.session_factory() as session:
+            tickets = list_open_tickets(session)
+            if not tickets:
+                return self.t.gettext("No open tickets.")
+            rows = [
+                self.t.gettext(
+                    "#{number:<5} {status:<10} {priority:<8} {customer:<30} {subject}",
+                    number=ticket.number,
+                    status=self.t.gettext(_status_label(ticket.status)),
+                    priority=self.t.gettext(_priority_label(ticket.priority)),
+                    customer=sanitize(ticket.customer.name or "")[:30],
+                    subject=sanitize(ticket.subject)[:60],
+                )
+                for ticket in tickets
+            ]
+        return "\n".join(rows)
+
+    def _show(self, number: int) -> str:
+        with self.session_factory() as session:
+            ticket = load_ticket(session, number)
+            if ticket is None:
+                return self.t.gettext("Ticket #{number} not found.", number=number)
+            card = ticket_card(ticket, self.t)
+            messages = [message_view(message, ticket.number, self.t) for message in ticket.messages]
+        return render_ticket_detail(card, messages, self.t)
+
+    def _help(self) -> str:
+        return "\n".join(
+            [
+                self.t.gettext(
+                    "list      open tickets, highest priority and longest waiting first"
+                ),
+                self.t.gettext("show N    ticket N with all its messages"),
+                self.t.gettext("help      this list"),
+                self.t.gettext("quit      stop threaddesk"),
+            ]
+        )

@@ -1,0 +1,57 @@
+"""Settings from the environment (or a .env file): secrets, addresses and limits."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="THREADDESK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///threaddesk.db"
+    rules: Path = Path("rules.yaml")
+    data_dir: Path = Field(
+        default=Path("threaddesk-data"),
+        description="folder of stored raw messages and attachments",
+    )
+    imap_url: str | None = None
+    imap_password: SecretStr | None = None
+    maildir: Path | None = None
+    smtp_url: str | None = None
+    smtp_password: SecretStr | None = None
+    from_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("THREADDESK_FROM", "from_address")
+    )
+    http_port: int = 3000
+    ca_file: Path | None = None
+    max_message_bytes: int = 50 * MIB
+    max_attachment_bytes: int = 25 * MIB
+    poll_interval: float = 60.0
+    test_database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
+    )
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL")
+    )
+
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""The application: messenger-independent use cases, the rules engine and permissions."""

@@ -1,0 +1,407 @@
+"""Turn one incoming email into a stored message on exactly one ticket.
+
+Each message is parsed, classified and matched to a ticket; then its raw
+bytes, the parsed message, the customer, the messenger work it causes and the
+mailbox position are committed in one transaction. The outcomes are: a new
+ticket, a follow-up on a known ticket, a new ticket linked to a closed one,
+or a duplicate of a message already stored, which changes nothing.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from enum import StrEnum
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers.matching import find_ticket
+from handlers.notifications import enqueue_follow_up, enqueue_new_ticket
+from mailbridge.classify import Classification, classify
+from mailbridge.identity import identity_key
+from mailbridge.message import ParsedAttachment, ParsedMessage, ParseNote
+from mailbridge.parse import FORWARD_SEPARATOR, parse_message
+from mailbridge.quotes import ReplyParts, split_reply
+from mailbridge.sources import IncomingMail
+from store.blobs import BlobStore
+from store.mailboxes import record_position
+from store.models import (
+    Attachment,
+    Direction,
+    Message,
+    MessageKind,
+    Ticket,
+    TicketStatus,
+)
+from store.tickets import (
+    change_status,
+    find_message_by_identity,
+    get_or_create_customer,
+    record_event,
+    reserve_ticket_number,
+)
+from store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+# A Date header further in the future than this, measured from the arrival,
+# comes from a wrong clock and is not trusted as the time the mail was sent.
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+
+SYSTEM_ACTOR = "system:intake"
+
+
+class Outcome(StrEnum):
+    NEW_TICKET = "new_ticket"
+    FOLLOW_UP = "follow_up"
+    LINKED_TICKET = "linked_ticket"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    blobs: BlobStore
+    max_attachment_bytes: int
+    own_addresses: frozenset[str] = frozenset()
+    silent: bool = False
+
+
+@dataclass
+class IntakeResult:
+    """What became of one email, for the command line and the logs."""
+
+    outcome: Outcome
+    ticket_number: int
+    message_row_id: int
+    kind: str
+    subject: str
+    sender: str
+    sender_name: str
+    visible_text: str
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    notes: list[ParseNote] = field(default_factory=list)
+    classification: dict[str, object] = field(default_factory=dict)
+
+
+def ingest(
+    mail: IncomingMail, session_factory: sessionmaker[Session], settings: IntakeSettings
+) -> IntakeResult:
+    """Store `mail` on its ticket; safe to call again with the same mail."""
+    parsed = parse_message(mail.raw, max_attachment_bytes=settings.max_attachment_bytes)
+    _add_omission_notes(parsed, mail)
+    classification = classify(parsed.source or EmailMessage(), settings.own_addresses)
+    key = identity_key(mail.raw, parsed)
+    raw_digest = settings.blobs.put(mail.raw)
+    stored_files = _store_attachment_files(parsed.attachments, settings.blobs)
+
+    try:
+        with session_factory.begin() as session:
+            return _ingest_in_transaction(
+                session, mail, parsed, classification, key, raw_digest, stored_files, settings
+            )
+    except IntegrityError:
+        # Another worker stored the same identity key between our check and our insert.
+        with session_factory.begin() as session:
+            duplicate = _find_duplicate(session, key, mail, parsed)
+            if duplicate is None:
+                raise
+            return duplicate
+
+
+def _ingest_in_transaction(
+    session: Session,
+    mail: IncomingMail,
+    parsed: ParsedMessage,
+    classification: Classification,
+    key: str,
+    raw_digest: str,
+    stored_files: dict[int, str],
+    settings: IntakeSettings,
+) -> IntakeResult:
+    duplicate = _find_duplicate(session, key, mail, parsed)
+    if duplicate is not None:
+        return duplicate
+
+    received_at = mail.received_at or utcnow()
+    match = find_ticket(session, parsed, classification, received_at)
+    ticket, outcome = _choose_ticket(session, match.ticket, parsed, classification, settings)
+    message = _store_message(
+        session, ticket, mail, parsed, classification, key, raw_digest, received_at
+    )
+    _store_attachment_rows(message, parsed.attachments, stored_files)
+    session.flush()
+
+    _update_ticket_for_message(session, ticket, message, classification, outcome)
+    record_event(
+        session,
+        ticket,
+        SYSTEM_ACTOR,
+        "email_received",
+        message_row_id=message.id,
+        outcome=str(outcome),
+        matched_by=str(match.reason),
+        message_kind=message.kind,
+    )
+    if not settings.silent:
+        if outcome == Outcome.FOLLOW_UP:
+            enqueue_follow_up(session, ticket, message)
+        else:
+            enqueue_new_ticket(session, ticket, message)
+    if mail.position is not None:
+        record_position(session, mail.position)
+
+    logger.info(
+        "ticket #%d: message %s from %s stored as %s (%s, matched by %s)",
+        ticket.number,
+        parsed.message_id,
+        mail.source_ref or mail.mailbox,
+        outcome,
+        message.kind,
+        match.reason,
+    )
+    return _result(outcome, ticket, message, parsed, classification)
+
+
+def _find_duplicate(
+    session: Session, key: str, mail: IncomingMail, parsed: ParsedMessage
+) -> IntakeResult | None:
+    existing = find_message_by_identity(session, key)
+    if existing is None:
+        return None
+
+    if mail.position is not None:
+        record_position(session, mail.position)
+    logger.info(
+        "ticket #%d: message %s from %s is already stored as row %d; skipped",
+        existing.ticket.number,
+        parsed.message_id,
+        mail.source_ref or mail.mailbox,
+        existing.id,
+    )
+    return IntakeResult(
+        outcome=Outcome.DUPLICATE,
+        ticket_number=existing.ticket.number,
+        message_row_id=existing.id,
+        kind=existing.kind,
+        subject=existing.subject,
+        sender=existing.from_address,
+        sender_name=existing.from_name,
+        visible_text=existing.visible_text,
+        classification=dict(existing.classification),
+    )
+
+
+def _choose_ticket(
+    session: Session,
+    matched: Ticket | None,
+    parsed: ParsedMessage,
+    classification: Classification,
+    settings: IntakeSettings,
+) -> tuple[Ticket, Outcome]:
+    if matched is None:
+        return _open_ticket(session, parsed, settings, linked_to=None), Outcome.NEW_TICKET
+
+    if matched.status == TicketStatus.CLOSED and not classification.is_automatic:
+        return _open_ticket(session, parsed, settings, linked_to=matched), Outcome.LINKED_TICKET
+
+    return matched, Outcome.FOLLOW_UP
+
+
+def _open_ticket(
+    session: Session, parsed: ParsedMessage, settings: IntakeSettings, linked_to: Ticket | None
+) -> Ticket:
+    customer = get_or_create_customer(session, parsed.sender.address, parsed.sender.name)
+    ticket = Ticket(
+        number=reserve_ticket_number(session),
+        subject=parsed.subject,
+        status=TicketStatus.NEW,
+        customer=customer,
+        linked_ticket_id=linked_to.id if linked_to else None,
+        is_silent=settings.silent,
+    )
+    session.add(ticket)
+    session.flush()
+    record_event(
+        session,
+        ticket,
+        SYSTEM_ACTOR,
+        "ticket_created",
+        linked_ticket=linked_to.number if linked_to else None,
+    )
+    return ticket
+
+
+def _store_message(
+    session: Session,
+    ticket: Ticket,
+    mail: IncomingMail,
+    parsed: ParsedMessage,
+    classification: Classification,
+    key: str,
+    raw_digest: str,
+    received_at: datetime,
+) -> Message:
+    reply = split_reply_keeping_forwards(parsed.text)
+    message = Message(
+        ticket_id=ticket.id,
+        direction=Direction.INBOUND,
+        kind=_message_kind(classification),
+        identity_key=key,
+        message_id=parsed.message_id,
+        in_reply_to=" ".join(parsed.in_reply_to) or None,
+        references=list(parsed.references),
+        subject=parsed.subject,
+        from_name=parsed.sender.name,
+        from_address=parsed.sender.address.lower(),
+        to=[address.as_dict() for address in parsed.to],
+        cc=[address.as_dict() for address in parsed.cc],
+        headers=[list(pair) for pair in parsed.headers],
+        full_text=parsed.text,
+        visible_text=reply.visible,
+        quoted_text=reply.quoted,
+        html=parsed.html,
+        raw_sha256=raw_digest,
+        raw_size=len(mail.raw),
+        notes=[note.as_dict() for note in parsed.notes],
+        classification=classification.as_dict(),
+        mailbox=mail.mailbox,
+        mailbox_uid=mail.position.uid if mail.position else None,
+        sent_at=_trusted_sent_time(parsed.sent_at, received_at),
+        received_at=received_at,
+    )
+    session.add(message)
+    return message
+
+
+def split_reply_keeping_forwards(text: str) -> ReplyParts:
+    """Strip the quoted history from the sender's own text, but keep forwarded messages shown.
+
+    A forwarded message is what the customer wants us to read, so the part
+    from the forward separator on stays visible.
+    """
+    own_text, separator, forwarded = text.partition(FORWARD_SEPARATOR)
+    reply = split_reply(own_text)
+    if not separator:
+        return reply
+    visible = f"{reply.visible}\n\n{separator}{forwarded}".strip()
+    return ReplyParts(visible=visible, quoted=reply.quoted)
+
+
+def _trusted_sent_time(sent_at: datetime | None, received_at: datetime) -> datetime:
+    """Return the Date header's time unless it is missing or lies in the future of the arrival."""
+    if sent_at is None or sent_at > received_at + MAX_CLOCK_SKEW:
+        return received_at
+    return sent_at
+
+
+def _message_kind(classification: Classification) -> MessageKind:
+    kinds = {
+        "auto_reply": MessageKind.AUTO_REPLY,
+        "bounce": MessageKind.BOUNCE,
+        "feedback": MessageKind.BOUNCE,
+        "list": MessageKind.LIST,
+    }
+    return kinds.get(str(classification.kind), MessageKind.CUSTOMER)
+
+
+def _store_attachment_files(
+    attachments: list[ParsedAttachment], blobs: BlobStore
+) -> dict[int, str]:
+    """Write each kept file to the blob store; return the digests by attachment position."""
+    return {
+        index: blobs.put(attachment.data)
+        for index, attachment in enumerate(attachments)
+        if attachment.data is not None
+    }
+
+
+def _store_attachment_rows(
+    message: Message, attachments: list[ParsedAttachment], stored_files: dict[int, str]
+) -> None:
+    for index, attachment in enumerate(attachments):
+        message.attachments.append(
+            Attachment(
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                size=attachment.size,
+                sha256=stored_files.get(index),
+                content_id=attachment.content_id,
+                is_inline=attachment.is_inline,
+                omitted_reason=attachment.omitted_reason,
+            )
+        )
+
+
+def _add_omission_notes(parsed: ParsedMessage, mail: IncomingMail) -> None:
+    """Record every file that was not stored: over the attachment limit, or not fetched at all."""
+    for attachment in parsed.attachments:
+        if attachment.omitted_reason == "too-large":
+            parsed.notes.append(
+                ParseNote(
+                    "attachment-too-large",
+                    {"filename": attachment.filename, "size": attachment.size},
+                )
+            )
+
+    parsed.notes.extend(mail.notes)
+    for part in mail.omitted_parts:
+        parsed.attachments.append(
+            ParsedAttachment(
+                filename=part.filename,
+                content_type=part.content_type,
+                size=part.size,
+                data=None,
+                omitted_reason="not-fetched",
+            )
+        )
+        parsed.notes.append(
+            ParseNote(
+                "attachment-not-fetched",
+                {"filename": part.filename, "size": part.size, "source": mail.source_ref or ""},
+            )
+        )
+
+
+def _update_ticket_for_message(
+    session: Session,
+    ticket: Ticket,
+    message: Message,
+    classification: Classification,
+    outcome: Outcome,
+) -> None:
+    ticket.updated_at = utcnow()
+    if outcome != Outcome.FOLLOW_UP:
+        ticket.created_at = message.sent_at or message.received_at
+
+    if classification.is_automatic:
+        return
+
+    ticket.last_customer_message_at = message.sent_at or message.received_at
+    if outcome == Outcome.FOLLOW_UP and ticket.status in (
+        TicketStatus.SOLVED,
+        TicketStatus.ON_HOLD,
+    ):
+        change_status(session, ticket, TicketStatus.OPEN, SYSTEM_ACTOR)
+
+
+def _result(
+    outcome: Outcome,
+    ticket: Ticket,
+    message: Message,
+    parsed: ParsedMessage,
+    classification: Classification,
+) -> IntakeResult:
+    return IntakeResult(
+        outcome=outcome,
+        ticket_number=ticket.number,
+        message_row_id=message.id,
+        kind=message.kind,
+        subject=parsed.subject,
+        sender=parsed.sender.address,
+        sender_name=parsed.sender.name,
+        visible_text=message.visible_text,
+        attachments=list(parsed.attachments),
+        notes=list(parsed.notes),
+        classification=classification.as_dict(),
+    )

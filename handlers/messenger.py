@@ -1,0 +1,78 @@
+"""The one small interface through which handlers reach a messenger (Slack, Telegram, console).
+
+Handlers build plain views of tickets and messages; an adapter in `bot/`
+renders them for its platform. A new messenger is a new adapter and changes
+nothing here.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    filename: str
+    size: int
+    is_stored: bool
+    omitted_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One entry of a ticket's thread: an email in or out, or an internal comment."""
+
+    ticket_number: int
+    direction: str
+    kind: str
+    author_name: str
+    author_address: str
+    subject: str
+    visible_text: str
+    has_quoted_text: bool
+    at: datetime
+    attachments: tuple[AttachmentView, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TicketCard:
+    """What a ticket's card shows."""
+
+    number: int
+    subject: str
+    customer_name: str
+    customer_address: str
+    status: str
+    priority: str
+    assignee: str | None
+    tags: tuple[str, ...]
+    created_at: datetime
+    first_message: MessageView | None
+    linked_ticket_number: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ThreadRef:
+    """Where a ticket's thread lives in one messenger."""
+
+    messenger: str
+    chat_id: str
+    thread_id: str
+
+
+class Messenger(Protocol):
+    name: str
+
+    def post_ticket(self, card: TicketCard) -> ThreadRef:
+        """Post a new ticket's card and return the thread it starts."""
+        ...
+
+    def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
+        """Show the card's new state in place."""
+        ...
+
+    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
+        """Post a follow-up, reply or comment in the ticket's thread."""
+        ...

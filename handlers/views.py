@@ -1,0 +1,50 @@
+"""Build the messenger-neutral views of tickets and messages from stored rows."""
+
+from handlers.i18n import Translator
+from handlers.messenger import AttachmentView, MessageView, TicketCard
+from handlers.note_texts import describe_note
+from store.models import Message, Ticket
+
+
+def message_view(message: Message, ticket_number: int, translator: Translator) -> MessageView:
+    return MessageView(
+        ticket_number=ticket_number,
+        direction=message.direction,
+        kind=message.kind,
+        author_name=message.from_name or message.author or "",
+        author_address=message.from_address,
+        subject=message.subject,
+        visible_text=message.visible_text,
+        has_quoted_text=bool(message.quoted_text.strip()),
+        at=message.sent_at or message.received_at,
+        attachments=tuple(
+            AttachmentView(
+                filename=attachment.filename,
+                size=attachment.size,
+                is_stored=attachment.sha256 is not None,
+                omitted_reason=attachment.omitted_reason,
+            )
+            for attachment in message.attachments
+        ),
+        notes=tuple(describe_note(note, translator) for note in message.notes),
+    )
+
+
+def ticket_card(
+    ticket: Ticket, translator: Translator, linked_ticket_number: int | None = None
+) -> TicketCard:
+    first = ticket.messages[0] if ticket.messages else None
+    primary_address = ticket.customer.addresses[0].address if ticket.customer.addresses else ""
+    return TicketCard(
+        number=ticket.number,
+        subject=ticket.subject,
+        customer_name=ticket.customer.name,
+        customer_address=primary_address,
+        status=ticket.status,
+        priority=ticket.priority,
+        assignee=ticket.assignee,
+        tags=tuple(tag.tag for tag in ticket.tags),
+        created_at=ticket.created_at,
+        first_message=message_view(first, ticket.number, translator) if first else None,
+        linked_ticket_number=linked_ticket_number,
+    )

@@ -1,0 +1,218 @@
+"""Work on raw message bytes: keep large base64 bodies from the stdlib parser, find part bytes.
+
+The stdlib parser holds each body line as its own str while parsing, which
+costs about seven times the size of a large base64 attachment. Long runs of
+base64 lines are therefore replaced by a one-line marker before parsing and
+put back afterwards, and their bytes are decoded straight from the raw input.
+"""
+
+import binascii
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from email.message import EmailMessage, Message
+
+logger = logging.getLogger(__name__)
+
+# NOTE: only base64 bodies are kept out of the parser; a large quoted-printable
+# or 8-bit body still costs several times its size while parsing.
+MIN_STUB_BYTES = 256 * 1024
+# Base64 text and line breaks only: no ':' (so no header line) and no '-' (so
+# no MIME boundary line) can fall inside such a run.
+BASE64_RUN = re.compile(rb"[A-Za-z0-9+/=\r\n]{%d,}" % MIN_STUB_BYTES)
+BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass
+class StubbedRaw:
+    """The raw message with long base64 runs replaced by markers, and where each run was."""
+
+    data: bytes
+    runs: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def stub_base64_runs(raw: bytes) -> StubbedRaw:
+    """Replace every base64 run of at least MIN_STUB_BYTES whole lines with a marker line."""
+    if len(raw) < MIN_STUB_BYTES:
+        return StubbedRaw(raw)
+    token = secrets.token_hex(8).upper()
+    pieces: list[bytes] = []
+    runs: dict[str, tuple[int, int]] = {}
+    position = 0
+    for match in BASE64_RUN.finditer(raw):
+        start, end = _whole_lines(raw, match.start(), match.end())
+        if end - start < MIN_STUB_BYTES:
+            continue
+        marker = f"THREADDESKSTUB{token}N{len(runs)}"
+        line_end = b"\r\n" if raw[end - 2 : end] == b"\r\n" else b"\n"
+        pieces += [raw[position:start], marker.encode("ascii"), line_end]
+        runs[marker] = (start, end)
+        position = end
+    if not runs:
+        return StubbedRaw(raw)
+    pieces.append(raw[position:])
+    return StubbedRaw(b"".join(pieces), runs)
+
+
+def _whole_lines(raw: bytes, start: int, end: int) -> tuple[int, int]:
+    if start > 0 and raw[start - 1] != 0x0A:
+        start = raw.find(b"\n", start, end) + 1 or end
+    # A leading empty line may be the blank line that ends a header block.
+    while start < end and raw[start] in (0x0D, 0x0A):
+        start += 1
+    last_newline = raw.rfind(b"\n", start, end)
+    return start, (last_newline + 1 if last_newline >= 0 else start)
+
+
+def restore_stubbed_payloads(
+    message: Message, raw: bytes, stubbed: StubbedRaw
+) -> dict[int, tuple[int, int]]:
+    """Put the original base64 text back into the parsed parts; map id(part) to its raw run."""
+    if not stubbed.runs:
+        return {}
+    whole_body_runs: dict[int, tuple[int, int]] = {}
+    view = memoryview(raw)
+    for part in message.walk():
+        payload = part.get_payload()
+        if not isinstance(payload, str) or "THREADDESKSTUB" not in payload:
+            continue
+        for marker, (start, end) in stubbed.runs.items():
+            if marker not in payload:
+                continue
+            original = str(view[start:end], "ascii", "surrogateescape")
+            if payload.strip() == marker:
+                whole_body_runs[id(part)] = (start, end)
+                payload = original
+            else:
+                payload = _replace_marker(payload, marker, original)
+        part.set_payload(payload)
+    return whole_body_runs
+
+
+def _replace_marker(payload: str, marker: str, original: str) -> str:
+    for line_end in ("\r\n", "\n"):
+        if marker + line_end in payload:
+            return payload.replace(marker + line_end, original)
+    # The parser drops the line break before a boundary, so the run loses its own.
+    return payload.replace(marker, original.rstrip("\r\n"))
+
+
+def decode_base64_run(raw: bytes, run: tuple[int, int]) -> bytes:
+    """Decode a base64 run from the raw bytes without copying them first."""
+    start, end = run
+    try:
+        return binascii.a2b_base64(memoryview(raw)[start:end])
+    except binascii.Error:
+        return b""
+
+
+def base64_decoded_size(raw: bytes, run: tuple[int, int]) -> int:
+    """Return the decoded size of a base64 run, counted without decoding it."""
+    start, end = run
+    chars = (end - start) - raw.count(b"\n", start, end) - raw.count(b"\r", start, end)
+    padding = raw.count(b"=", max(start, end - 8), end)
+    return max(0, chars * 3 // 4 - padding)
+
+
+class RawLocator:
+    """Find the exact bytes of a part inside the raw message by following MIME boundaries.
+
+    Parts are addressed by their path from the root: each step is the index
+    of a child in a multipart, or 0 for the message inside a message/rfc822
+    part. The locator returns None whenever the raw layout does not match the
+    parsed tree, and the caller then falls back to regenerated bytes.
+    """
+
+    def __init__(self, raw: bytes, root: Message) -> None:
+        self.raw = raw
+        self.root = root
+
+    def body_range(self, path: tuple[int, ...]) -> tuple[int, int] | None:
+        span = self.part_range(path)
+        if span is None:
+            return None
+        return self._split_header(span)[1]
+
+    def part_range(self, path: tuple[int, ...]) -> tuple[int, int] | None:
+        span: tuple[int, int] | None = (0, len(self.raw))
+        part: Message = self.root
+        for step in path:
+            if span is None:
+                return None
+            span, child = self._child_range(part, span, step)
+            if child is None:
+                return None
+            part = child
+        return span
+
+    def _child_range(
+        self, part: Message, span: tuple[int, int], step: int
+    ) -> tuple[tuple[int, int] | None, Message | None]:
+        payload = part.get_payload()
+        if not isinstance(payload, list) or step >= len(payload):
+            return None, None
+        child = payload[step]
+        if not isinstance(child, Message):
+            return None, None
+        body = self._split_header(span)[1]
+        if part.get_content_maintype() == "message":
+            encoding = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+            if encoding not in ("7bit", "8bit", "binary", ""):
+                return None, None
+            return body, child
+        boundary = part.get_boundary()
+        if not boundary:
+            return None, None
+        segments = self._segments(body, boundary)
+        if len(segments) != len(payload):
+            return None, None
+        return segments[step], child
+
+    def _split_header(self, span: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        start, end = span
+        if self.raw.startswith((b"\r\n", b"\n"), start):
+            # No header block: the part starts with its blank separator line.
+            header_end = start + (2 if self.raw.startswith(b"\r\n", start) else 1)
+            return (start, start), (header_end, end)
+        match = BLANK_LINE.search(self.raw, start, end)
+        if match is None:
+            return (start, end), (end, end)
+        newline = self.raw.index(b"\n", match.start()) + 1
+        return (start, newline), (match.end(), end)
+
+    def _segments(self, body: tuple[int, int], boundary: str) -> list[tuple[int, int]]:
+        start, end = body
+        delimiter = re.compile(
+            rb"(?:\A|(?<=\n))--"
+            + re.escape(boundary.encode("utf-8", errors="surrogateescape"))
+            + rb"(--)?[ \t]*(?:\r?\n|\Z)"
+        )
+        segments: list[tuple[int, int]] = []
+        segment_start: int | None = None
+        for match in delimiter.finditer(self.raw, start, end):
+            if segment_start is not None:
+                segments.append((segment_start, _before_line_break(self.raw, match.start())))
+            if match.group(1):
+                return segments
+            segment_start = match.end()
+        if segment_start is not None:
+            segments.append((segment_start, end))
+        return segments
+
+
+def _before_line_break(raw: bytes, position: int) -> int:
+    """Return the position before the line break that belongs to the next delimiter (RFC 2046)."""
+    if raw[position - 2 : position] == b"\r\n":
+        return position - 2
+    if raw[position - 1 : position] == b"\n":
+        return position - 1
+    return position
+
+
+def fallback_bytes(part: EmailMessage | Message) -> bytes:
+    """Serialise a part again when its raw bytes cannot be located."""
+    try:
+        return part.as_bytes()
+    except (LookupError, UnicodeError, ValueError, TypeError, AttributeError, IndexError):
+        return str(part).encode("utf-8", errors="replace")
