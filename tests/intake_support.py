@@ -112,10 +112,13 @@ class Intake:
                 )
 
 
-def make_intake(session_factory: sessionmaker[Session], data_dir: Path) -> Intake:
+def make_intake(
+    session_factory: sessionmaker[Session], data_dir: Path, silent: bool = False
+) -> Intake:
     settings = IntakeSettings(
         blobs=BlobStore(data_dir),
         max_attachment_bytes=20 * 1024 * 1024,
         own_addresses=frozenset({OWN_ADDRESS}),
+        silent=silent,
     )
     return Intake(session_factory, settings)
