@@ -46,7 +46,9 @@ def deliver_pending(
 
     for item_id in due:
         with session_factory.begin() as session:
-            item = session.get(OutboxItem, item_id)
+            # Another worker delivering the same item holds its row lock, so this one
+            # skips it instead of posting it a second time (SQLite has one writer anyway).
+            item = session.get(OutboxItem, item_id, with_for_update={"skip_locked": True})
             if item is None or item.state != "pending":
                 continue
             if _deliver_item(session, item, messengers, translator):

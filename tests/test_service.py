@@ -1,6 +1,8 @@
 """The service loop on a Maildir with the console messenger, and outbox delivery with retries."""
 
 import io
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -154,3 +156,39 @@ def test_outbox_retries_in_order(session_factory: sessionmaker[Session], tmp_pat
     assert completed == 2
     assert again == 0
     assert messenger.posted == ["card 1", "message 1"]
+
+
+class SlowMessenger(FlakyMessenger):
+    """A messenger that is up but slow, so two workers deliver at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.is_up = True
+        self._lock = threading.Lock()
+
+    def post_ticket(self, card: TicketCard) -> ThreadRef:
+        time.sleep(0.05)
+        with self._lock:
+            return super().post_ticket(card)
+
+
+def test_two_workers_post_once(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    source = make_maildir(
+        tmp_path / "Maildir", ["01-sms-code.eml", "02-refund.eml", "06-delivery-1251.eml"]
+    )
+    service = make_service(session_factory, source, tmp_path, io.StringIO())
+    for mail in source.fetch_new():
+        service.handle_mail(mail)
+    messenger = SlowMessenger()
+    translator = Translator("en")
+
+    workers = [
+        threading.Thread(target=deliver_pending, args=(session_factory, [messenger], translator))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert sorted(messenger.posted) == ["card 1", "card 2", "card 3"]
