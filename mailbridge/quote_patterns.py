@@ -1,7 +1,7 @@
 """Line tests that recognise quote markers, attribution lines, header blocks and signatures.
 
-Each test looks at one line, or at a few joined lines, and knows nothing about
-the rest of the message; `mailbridge.quotes` decides what to fold. The word
+Each test looks at one line, or at a few joined lines, and never at the rest of
+the message, because `mailbridge.quotes` decides what to fold. The word
 lists cover the mail clients and languages seen in customer mail: English,
 Russian, Ukrainian, German, French, Spanish, Italian, Dutch, Portuguese,
 Danish, Norwegian, Swedish, Finnish, Polish, Czech, Chinese, Japanese and
@@ -14,7 +14,7 @@ import re
 # "> text", and the Supercite style "AB> text" that some Usenet-era clients write.
 _QUOTE = re.compile(r"^\s*(?:>|[A-Z]{1,3}>)")
 
-# A fenced code block in Markdown; lines inside one are never markers.
+# A fenced code block in Markdown, whose lines are never markers.
 _CODE_FENCE = re.compile(r"^\s*(?:```|~~~)")
 
 # Verbs that end an attribution line such as "On <date>, <name> wrote:".
@@ -57,10 +57,10 @@ _ATTRIBUTION_VERB = re.compile(
 # The line ends the attribution: a colon (ASCII, full-width, or French " :"),
 # or the Zoho form "wrote ----".
 _ATTRIBUTION_END = re.compile(r"(?:[:：]|wrote\s*-{2,})\s*$", re.IGNORECASE)
-# Gmail in Russian, Japanese and other locales drops the verb:
+# Gmail in some locales, Russian among them, drops the verb:
 # "ср, 30 апр. 2025 г. в 15:19, John Doe <doe@example.com>:".
 _ADDRESS_COLON_END = re.compile(r"[>)]\s*[:：]\s*$")
-# Gmail in some locales writes only "2013/7/20 Name <addr>" above the quote.
+# Some clients write only "2013/7/20 Name <addr>" above the quote.
 _DATE_NAME_ADDRESS = re.compile(r"^\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b.*<[^<>\s]+@[^<>\s]+>$")
 _DATE_TOKEN = re.compile(
     r"\b(?:19|20)\d{2}\b|\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|\d{4}年|\d{4}년"
@@ -91,39 +91,106 @@ _FORWARD_INTRO = re.compile(
 
 # A line made of one repeated punctuation character, as clients and people draw
 # rules: "________", "-----", "=====", "*****", "#####", "~~~~~", "+++++".
-# U+1427 alone on a line is the mark that Gmail tracking extensions add.
+# U+1427 alone on a line also counts: it ends some Gmail replies as a tracking mark.
 _SEPARATOR = re.compile(r"^\s*(?:_{2,}|-{3,}|={3,}|\*{3,}|#{3,}|~{3,}|\+{3,}|—+|ᐧ)\s*$")
-# RFC 3676 4.3 makes "-- " the signature delimiter; many clients drop the space.
+# RFC 3676 makes "-- " the signature delimiter, but many clients drop the space.
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
 # "-Abhishek Kona": a sign-off written as a dash glued to a name.
 _DASH_NAME = re.compile(r"^-{1,2}[^\W\d_][\w.' ]{0,40}$")
 
 _HEADER_LABELS: dict[str, tuple[str, ...]] = {
     "from": (
-        "from", "von", "de", "da", "fra", "från", "van", "od", "от", "від", "lähettäjä",
-        "feladó", "kimden", "expéditeur", "remitente", "发件人", "寄件者", "差出人",
+        "from",
+        "von",
+        "de",
+        "da",
+        "fra",
+        "från",
+        "van",
+        "od",
+        "от",
+        "від",
+        "lähettäjä",
+        "feladó",
+        "kimden",
+        "expéditeur",
+        "remitente",
+        "发件人",
+        "寄件者",
+        "差出人",
         "보낸 사람",
     ),
     "date": (
-        "sent", "date", "datum", "gesendet", "envoyé", "enviado", "enviada", "inviato",
-        "data", "sendt", "skickat", "verzonden", "wysłano", "odesláno", "отправлено",
-        "дата", "надіслано", "lähetetty", "päivämäärä", "发送时间", "日期", "送信日時",
-        "日付", "보낸 날짜", "tarih",
+        "sent",
+        "date",
+        "datum",
+        "gesendet",
+        "envoyé",
+        "enviado",
+        "enviada",
+        "inviato",
+        "data",
+        "sendt",
+        "skickat",
+        "verzonden",
+        "wysłano",
+        "odesláno",
+        "отправлено",
+        "дата",
+        "надіслано",
+        "lähetetty",
+        "päivämäärä",
+        "发送时间",
+        "日期",
+        "送信日時",
+        "日付",
+        "보낸 날짜",
+        "tarih",
     ),
     "to": (
-        "to", "an", "à", "a", "para", "til", "till", "aan", "do", "komu", "кому",
-        "vastaanottaja", "收件人", "宛先", "받는 사람", "kime", "cc", "kopie", "копия",
+        "to",
+        "an",
+        "à",
+        "a",
+        "para",
+        "til",
+        "till",
+        "aan",
+        "do",
+        "komu",
+        "кому",
+        "vastaanottaja",
+        "收件人",
+        "宛先",
+        "받는 사람",
+        "kime",
+        "cc",
+        "kopie",
+        "копия",
     ),
     "subject": (
-        "subject", "betreff", "objet", "asunto", "oggetto", "assunto", "emne", "ämne",
-        "onderwerp", "temat", "předmět", "тема", "aihe", "主题", "主旨", "件名", "제목",
+        "subject",
+        "betreff",
+        "objet",
+        "asunto",
+        "oggetto",
+        "assunto",
+        "emne",
+        "ämne",
+        "onderwerp",
+        "temat",
+        "předmět",
+        "тема",
+        "aihe",
+        "主题",
+        "主旨",
+        "件名",
+        "제목",
         "konu",
     ),
     "reply-to": ("reply-to", "risposta", "antwort an", "répondre à", "responder a"),
 }
-_LABEL_TO_KIND = {
-    label: kind for kind, labels in _HEADER_LABELS.items() for label in labels
-}
+_LABEL_TO_KIND = {label: kind for kind, labels in _HEADER_LABELS.items() for label in labels}
 _HEADER_LINE = re.compile(
     r"^\s*\*{0,2}(?P<label>"
     + "|".join(re.escape(label) for label in sorted(_LABEL_TO_KIND, key=len, reverse=True))
@@ -168,7 +235,7 @@ def is_code_fence(line: str) -> bool:
 
 
 def is_attribution_text(text: str) -> bool:
-    """Check joined attribution candidate text: "On <date>, <name> wrote:" in any known form."""
+    """Return True for an attribution such as "On <date>, <name> wrote:" in any known form."""
     text = text.strip().lstrip("-").strip()
     if not text or len(text) > _MAX_ATTRIBUTION_CHARS:
         return False
@@ -231,6 +298,5 @@ def is_mobile_signature(line: str) -> bool:
     if not text or len(text) > _MAX_MOBILE_SIGNATURE_CHARS:
         return False
     return (
-        _MOBILE_SIGNATURE.match(text) is not None
-        or _MOBILE_SIGNATURE_OTHER.match(text) is not None
+        _MOBILE_SIGNATURE.match(text) is not None or _MOBILE_SIGNATURE_OTHER.match(text) is not None
     )

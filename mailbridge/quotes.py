@@ -38,12 +38,19 @@ class ReplyParts:
     quoted: str
 
 
-@dataclass
 class _Lines:
     """The message's lines with the facts every step needs about each of them."""
 
-    text: list[str]
-    in_code: list[bool]
+    def __init__(self, text: list[str]) -> None:
+        self.text = text
+        self.in_code = _code_lines(text)
+        # non_blank_after[i] counts the non-blank lines from i to the end, so that
+        # "how much follows this line" costs O(1) and the scan stays linear.
+        self.non_blank_after = [0] * (len(text) + 1)
+        for index in range(len(text) - 1, -1, -1):
+            self.non_blank_after[index] = self.non_blank_after[index + 1] + (
+                1 if text[index].strip() else 0
+            )
 
     def __len__(self) -> int:
         return len(self.text)
@@ -64,19 +71,19 @@ class _Lines:
                 return index
         return None
 
-    def count_non_blank(self, start: int, end: int) -> int:
-        return sum(1 for index in range(start, end) if not self.is_blank(index))
+    def count_non_blank_from(self, start: int) -> int:
+        return self.non_blank_after[start]
 
 
 def split_reply(text: str) -> ReplyParts:
     """Split a decoded text body into the new text and the folded history and signature.
 
-    Only a trailing quote is folded: text written between quoted lines stays
+    Only a trailing quote is folded, so text written between quoted lines stays
     visible. When nothing would be left visible, the whole text is visible
     and nothing is folded.
     """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = _Lines(normalized.split("\n"), _code_lines(normalized.split("\n")))
+    lines = _Lines(normalized.split("\n"))
 
     folded: set[int] = set()
     cut = _find_cut(lines, folded)
@@ -109,17 +116,20 @@ def _code_lines(text: Sequence[str]) -> list[bool]:
 def _find_cut(lines: _Lines, folded: set[int]) -> int:
     """Return the index of the first line of trailing history or signature, else len(lines).
 
-    Attribution lines that introduce a quote answered inline are added to `folded`.
+    Attribution lines that introduce a quote replied to inline are added to `folded`.
     """
     index = 0
+    text_seen = False
     while index < len(lines):
         if not lines.is_plain(index):
+            # Code counts as reply text; blank and quoted lines do not.
+            text_seen = text_seen or lines.in_code[index]
             index += 1
             continue
 
         attribution_end = _attribution_end(lines, index)
         if attribution_end is not None:
-            if not _keeps_following_text(lines, index, attribution_end, folded):
+            if not _keeps_following_text(lines, attribution_end, text_seen):
                 return index
             folded.update(range(index, attribution_end + 1))
             index = attribution_end + 1
@@ -129,6 +139,7 @@ def _find_cut(lines: _Lines, folded: set[int]) -> int:
             return _extend_over_separators(lines, index)
         if _cuts_here(lines, index):
             return index
+        text_seen = True
         index += 1
     return len(lines)
 
@@ -141,7 +152,7 @@ def _cuts_here(lines: _Lines, index: int) -> bool:
     if patterns.is_signature_delimiter(line) or patterns.is_mobile_signature(line):
         return True
     after_blank = index == 0 or lines.is_blank(index - 1)
-    remaining = lines.count_non_blank(index + 1, len(lines))
+    remaining = lines.count_non_blank_from(index + 1)
     if patterns.is_separator(line):
         return after_blank and remaining <= _MAX_LINES_AFTER_SEPARATOR
     if patterns.is_dash_name(line):
@@ -149,15 +160,15 @@ def _cuts_here(lines: _Lines, index: int) -> bool:
     return False
 
 
-def _keeps_following_text(lines: _Lines, start: int, end: int, folded: set[int]) -> bool:
+def _keeps_following_text(lines: _Lines, end: int, text_seen: bool) -> bool:
     """Decide whether the text after an attribution stays visible, so only the attribution folds.
 
-    That is so above a quote answered inline, and for an attribution at the top
+    That is so above a quote replied to inline, and for an attribution at the top
     of the message followed by unquoted text, which has nothing else to show.
     """
     if _is_inline_answer(lines, end):
         return True
-    if _has_text_before(lines, start, folded):
+    if text_seen:
         return False
     following = lines.next_non_blank(end + 1)
     return following is not None and not lines.is_quote(following)
@@ -165,8 +176,7 @@ def _keeps_following_text(lines: _Lines, start: int, end: int, folded: set[int])
 
 def _has_text_before(lines: _Lines, index: int, folded: set[int]) -> bool:
     return any(
-        not lines.is_blank(i) and not lines.is_quote(i) and i not in folded
-        for i in range(index)
+        not lines.is_blank(i) and not lines.is_quote(i) and i not in folded for i in range(index)
     )
 
 

@@ -42,7 +42,9 @@ def test_split_reply_plain_text_unchanged() -> None:
 
 
 def test_split_reply_crlf_normalised() -> None:
-    parts = split_reply("Done.\r\n\r\nOn Mon, 3 Mar 2025 at 10:00, Ann <ann@example.com> wrote:\r\n> Hi\r\n")
+    parts = split_reply(
+        "Done.\r\n\r\nOn Mon, 3 Mar 2025 at 10:00, Ann <ann@example.com> wrote:\r\n> Hi\r\n"
+    )
     assert parts.visible == "Done."
     assert "\r" not in parts.quoted
 
@@ -161,7 +163,10 @@ def test_sentence_starting_with_on_kept() -> None:
 
 
 def test_reply_line_above_attribution_kept() -> None:
-    text = "I paid on 3 March 2025.\nOn Mon, Mar 3, 2025 at 10:00 AM Ann <ann@example.com> wrote:\n> Paid?\n"
+    text = (
+        "I paid on 3 March 2025.\n"
+        "On Mon, Mar 3, 2025 at 10:00 AM Ann <ann@example.com> wrote:\n> Paid?\n"
+    )
     assert split_reply(text).visible == "I paid on 3 March 2025."
 
 
@@ -207,7 +212,7 @@ def test_russian_thunderbird_attribution_folded() -> None:
     [
         "3 марта 2025 г., в 10:00, Иван Петров <ivan@example.ru> написал(а):",
         "Понедельник, 3 марта 2025, 10:00 +03:00 от Иван <ivan@example.ru>:",
-        "03.03.2025 10:00 пользователь \"Иван\" <ivan@example.ru> написал:",
+        '03.03.2025 10:00 пользователь "Иван" <ivan@example.ru> написал:',
     ],
 )
 def test_russian_attribution_variants_folded(attribution: str) -> None:
@@ -292,7 +297,9 @@ def test_sentence_about_sending_kept() -> None:
 
 
 def test_signature_then_quote_folded() -> None:
-    text = "Works.\n\nSent from my iPhone\n\nOn Mon, 3 Mar 2025, Ann <ann@example.com> wrote:\n> Hi\n"
+    text = (
+        "Works.\n\nSent from my iPhone\n\nOn Mon, 3 Mar 2025, Ann <ann@example.com> wrote:\n> Hi\n"
+    )
     parts = split_reply(text)
     assert parts.visible == "Works."
     assert parts.quoted.startswith("Sent from my iPhone")
@@ -335,7 +342,7 @@ def test_html_gmail_quote_cut() -> None:
 
 def test_html_outlook_rule_and_header_cut() -> None:
     html = (
-        "<div>New text</div><hr style=\"display:inline-block\">"
+        '<div>New text</div><hr style="display:inline-block">'
         '<div id="divRplyFwdMsg"><b>From:</b> Support</div><div>Old text</div>'
     )
     assert cut_html_quote(html) == "<div>New text</div>"
@@ -355,7 +362,7 @@ def test_html_outlook_border_top_block_cut() -> None:
 
 def test_html_apple_cite_blockquote_cut() -> None:
     html = (
-        "<div>Thanks!</div><div><br><blockquote type=\"cite\">"
+        '<div>Thanks!</div><div><br><blockquote type="cite">'
         "<div>On 7 Mar 2025, at 18:01, Ann wrote:</div><div>Old</div></blockquote></div>"
     )
     assert cut_html_quote(html) == "<div>Thanks!</div><div><br>"
@@ -363,8 +370,8 @@ def test_html_apple_cite_blockquote_cut() -> None:
 
 def test_html_thunderbird_cite_prefix_cut() -> None:
     html = (
-        "<body><p>Thanks!</p><div class=\"moz-cite-prefix\">03.03.2025 10:00, Иван пишет:</div>"
-        "<blockquote type=\"cite\">Old</blockquote></body>"
+        '<body><p>Thanks!</p><div class="moz-cite-prefix">03.03.2025 10:00, Иван пишет:</div>'
+        '<blockquote type="cite">Old</blockquote></body>'
     )
     assert cut_html_quote(html) == "<body><p>Thanks!</p>"
 
@@ -442,8 +449,10 @@ def test_outlook_case_html_text_hidden(outlook_reply: EmailMessage, hidden: str)
 def test_outlook_case_html_text_starts_with_reply(outlook_reply: EmailMessage) -> None:
     cut = cut_html_quote(_body(outlook_reply, "html"))
     assert cut is not None
-    assert get_text(cut).strip().startswith(
-        "The replacement unit still shows error E7 after a restart."
+    assert (
+        get_text(cut)
+        .strip()
+        .startswith("The replacement unit still shows error E7 after a restart.")
     )
 
 
