@@ -9,8 +9,9 @@ matches no row. The caller owns the transaction.
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import case, select, update
+from sqlalchemy import CursorResult, Update, case, select, update
 from sqlalchemy.orm import Session
 
 from store.models import Ticket, TicketStatus
@@ -43,7 +44,8 @@ def claim(session: Session, ticket_id: int, agent: str) -> ClaimResult:
         return ClaimResult(ClaimOutcome.NOT_FOUND, None, None)
 
     now = utcnow()
-    won = session.execute(
+    won = _rows_changed(
+        session,
         update(Ticket)
         .where(Ticket.id == ticket_id, Ticket.assignee.is_(None))
         .values(
@@ -54,8 +56,8 @@ def claim(session: Session, ticket_id: int, agent: str) -> ClaimResult:
                 (Ticket.status == TicketStatus.NEW, TicketStatus.OPEN), else_=Ticket.status
             ),
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
 
     if won == 1:
         _log(session, ticket_id, agent, "claimed")
@@ -71,12 +73,13 @@ def claim(session: Session, ticket_id: int, agent: str) -> ClaimResult:
 
 def unclaim(session: Session, ticket_id: int, agent: str) -> ClaimResult:
     """Release the ticket if `agent` holds it; the status stays as it is."""
-    released = session.execute(
+    released = _rows_changed(
+        session,
         update(Ticket)
         .where(Ticket.id == ticket_id, Ticket.assignee == agent)
         .values(assignee=None, assigned_at=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
 
     if released == 1:
         _log(session, ticket_id, agent, "unclaimed")
@@ -101,7 +104,8 @@ def take_over(
     owner_matches = (
         Ticket.assignee.is_(None) if expected_owner is None else Ticket.assignee == expected_owner
     )
-    moved = session.execute(
+    moved = _rows_changed(
+        session,
         update(Ticket)
         .where(Ticket.id == ticket_id, owner_matches)
         .values(
@@ -112,8 +116,8 @@ def take_over(
                 (Ticket.status == TicketStatus.NEW, TicketStatus.OPEN), else_=Ticket.status
             ),
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
 
     if moved == 1:
         _log(session, ticket_id, agent, "taken_over", previous_owner=expected_owner)
@@ -123,6 +127,11 @@ def take_over(
     if owner is None and not _exists(session, ticket_id):
         return ClaimResult(ClaimOutcome.NOT_FOUND, None, None)
     return ClaimResult(ClaimOutcome.HELD_BY_OTHER, owner, claimed_at)
+
+
+def _rows_changed(session: Session, statement: Update) -> int:
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
 
 
 def _current_owner(session: Session, ticket_id: int) -> tuple[str | None, datetime | None]:
