@@ -1,0 +1,101 @@
+"""Parsing `/desk` and Telegram command text."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("reply 42 Thanks, fixed.", DeskCommand("reply", ticket_number=42, text="Thanks, fixed.")),
+        (
+            "reply #42 #payment-methods",
+            DeskCommand("reply", ticket_number=42, template="payment-methods"),
+        ),
+        (
+            "note 7 Called the customer",
+            DeskCommand("note", ticket_number=7, text="Called the customer"),
+        ),
+        ("claim 7", DeskCommand("claim", ticket_number=7)),
+        ("UNCLAIM #7", DeskCommand("unclaim", ticket_number=7)),
+        ("status 7 solved", DeskCommand("status", ticket_number=7, status="solved")),
+        ("status 7 решён", DeskCommand("status", ticket_number=7, status="solved")),
+        ("status 7 hold", DeskCommand("status", ticket_number=7, status="on_hold")),
+        ("priority 7 urgent", DeskCommand("priority", ticket_number=7, priority="urgent")),
+        ("list", DeskCommand("list")),
+        ("list status:open owner:me", DeskCommand("list", argument="status:open owner:me")),
+        ("customer Marta@Example.org", DeskCommand("customer", argument="marta@example.org")),
+        ("customer 12", DeskCommand("customer", ticket_number=12)),
+        (
+            "ask accounting 7 Was the refund sent?",
+            DeskCommand(
+                "ask", ticket_number=7, department="accounting", text="Was the refund sent?"
+            ),
+        ),
+        ("stats week", DeskCommand("stats", argument="week")),
+        ("help", DeskCommand("help")),
+        ("", DeskCommand("help")),
+        ("/reply@threaddesk_bot 5 Hi", DeskCommand("reply", ticket_number=5, text="Hi")),
+    ],
+)
+def test_command_parsed(text: str, expected: DeskCommand) -> None:
+    assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/reply Thanks!", DeskCommand("reply", ticket_number=9, text="Thanks!")),
+        (
+            "/reply 3 days is our delivery time",
+            DeskCommand("reply", ticket_number=9, text="3 days is our delivery time"),
+        ),
+        ("/reply 9 Thanks!", DeskCommand("reply", ticket_number=9, text="Thanks!")),
+        ("/claim", DeskCommand("claim", ticket_number=9)),
+        ("/status solved", DeskCommand("status", ticket_number=9, status="solved")),
+        ("/customer", DeskCommand("customer", ticket_number=9)),
+        (
+            "/ask accounting Was it paid?",
+            DeskCommand("ask", ticket_number=9, department="accounting", text="Was it paid?"),
+        ),
+    ],
+)
+def test_command_in_thread(text: str, expected: DeskCommand) -> None:
+    assert parse_command(text, thread_ticket=9) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message_start"),
+    [
+        ("frobnicate 7", "Unknown command"),
+        ("reply Thanks", "Which ticket?"),
+        ("reply 7", "The reply is empty"),
+        ("note 7", "The comment is empty"),
+        ("status 7 maybe", "Unknown status"),
+        ("priority 7 asap", "Unknown priority"),
+        ("customer nobody", "Give an email address"),
+        ("ask", "Which department?"),
+        ("ask accounting 7", "The question is empty"),
+    ],
+)
+def test_command_rejected(text: str, message_start: str) -> None:
+    with pytest.raises(CommandSyntaxError) as raised:
+        parse_command(text)
+
+    assert raised.value.message.startswith(message_start)
+
+
+@given(st.text(max_size=200), st.one_of(st.none(), st.integers(min_value=1, max_value=10**6)))
+def test_parser_total(text: str, thread_ticket: int | None) -> None:
+    try:
+        command = parse_command(text, thread_ticket=thread_ticket)
+    except CommandSyntaxError as error:
+        assert error.message
+        return
+
+    if command.name in ("reply", "note"):
+        assert command.ticket_number is not None
+        assert command.text or command.template
