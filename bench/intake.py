@@ -2,23 +2,26 @@
 
 Throughput: messages per second through the whole intake (parse, classify,
 match, store) for a mailbox built from the shared corpus, beside the bare
-standard-library parse of the same messages. Memory: the peak that
-tracemalloc sees while one large message with attachments goes through
-intake, beside the message's size.
+standard-library parse of the same messages. Intake runs twice per database:
+in batches, as the service's poll stores mail, and with one transaction per
+message, as `threaddesk ingest` does. Memory: the peak that tracemalloc records
+while one large message with attachments goes through intake, beside the
+message's size.
 
-    python bench/intake.py [--messages 10000] [--postgres URL] [--large-mib 30]
+    python bench/intake.py [--messages 10000] [--postgres URL | --no-postgres] [--large-mib 30]
 """
 
 import argparse
 import email.policy
 import os
 import platform
+import sqlite3
 import sys
 import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -26,7 +29,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.intake import IntakeSettings, ingest
+from bot.service import BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, batches
+from handlers.intake import IntakeSettings, ingest, ingest_batch
 from mailbridge.sources import IncomingMail
 from store.blobs import BlobStore
 from store.db import make_engine, make_session_factory, upgrade
@@ -71,22 +75,39 @@ def measure_bare_parse(mailbox: list[bytes]) -> float:
     return len(mailbox) / (time.perf_counter() - started)
 
 
-def measure_intake(mailbox: list[bytes], engine: Engine, data_dir: Path) -> float:
+IntakeRun = Callable[[list[IncomingMail], sessionmaker[Session], IntakeSettings], None]
+
+
+def ingest_in_batches(
+    mails: list[IncomingMail], session_factory: sessionmaker[Session], settings: IntakeSettings
+) -> None:
+    for batch in batches(mails, BATCH_MAX_MESSAGES, BATCH_MAX_BYTES):
+        ingest_batch(batch, session_factory, settings)
+
+
+def ingest_one_by_one(
+    mails: list[IncomingMail], session_factory: sessionmaker[Session], settings: IntakeSettings
+) -> None:
+    for mail in mails:
+        ingest(mail, session_factory, settings)
+
+
+def measure_intake(mailbox: list[bytes], engine: Engine, data_dir: Path, run: IntakeRun) -> float:
+    """Return messages per second for `run` on a fresh schema and data folder."""
     upgrade(engine)
     session_factory = make_session_factory(engine)
     settings = IntakeSettings(blobs=BlobStore(data_dir), max_attachment_bytes=25 * MIB, silent=True)
+    mails = [
+        IncomingMail(raw=raw, mailbox="bench", source_ref=f"bench {index}")
+        for index, raw in enumerate(mailbox)
+    ]
     started = time.perf_counter()
-    for index, raw in enumerate(mailbox):
-        ingest(
-            IncomingMail(raw=raw, mailbox="bench", source_ref=f"bench {index}"),
-            session_factory,
-            settings,
-        )
+    run(mails, session_factory, settings)
     return len(mailbox) / (time.perf_counter() - started)
 
 
 def large_message(size_mib: int) -> bytes:
-    """Build a message of about `size_mib` MiB: a text part, a PDF-like file and a photo-like file."""
+    """Build a message of about `size_mib` MiB: a text part, a video-like and a photo-like file."""
     message = EmailMessage()
     message["From"] = "Big Sender <big@example.org>"
     message["To"] = "support@example.com"
@@ -130,54 +151,99 @@ def postgres_engine(url: str) -> Iterator[Engine]:
         admin.dispose()
 
 
+def cpu_model() -> str:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def postgres_version(engine: Engine) -> str:
+    with engine.connect() as connection:
+        return str(connection.execute(text("SHOW server_version")).scalar_one())
+
+
+def print_rate(label: str, rate: float, bare: float) -> None:
+    print(f"{label:<48}{rate:8.0f} messages/s  ({rate / bare:.2f} of bare parse)")
+
+
+def run_intakes(
+    database: str,
+    mailbox: list[bytes],
+    engine_for: Callable[[int], Iterator[Engine]],
+    data_dir: Path,
+    bare: float,
+) -> None:
+    """Measure batched and one-by-one intake, each on a fresh database from `engine_for`."""
+    runs: list[tuple[str, IntakeRun]] = [
+        (f"batches of {BATCH_MAX_MESSAGES}", ingest_in_batches),
+        ("a transaction per message", ingest_one_by_one),
+    ]
+    for index, (name, run) in enumerate(runs):
+        for engine in engine_for(index):
+            rate = measure_intake(mailbox, engine, data_dir / f"{database}-{index}", run)
+            print_rate(f"intake on {database}, {name}:", rate, bare)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=10_000, help="mailbox size")
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
             "THREADDESK_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
+        help="SQLAlchemy URL of a PostgreSQL server; the run uses a schema of its own",
     )
-    parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--large-mib", type=int, default=30)
+    parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+    parser.add_argument("--large-mib", type=int, default=30, help="size of the large message")
     arguments = parser.parse_args()
 
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
-    )
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")
+    print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}", end="")
+    if arguments.no_postgres:
+        print()
+    else:
+        server = create_engine(arguments.postgres)
+        print(f", PostgreSQL {postgres_version(server)}")
+        server.dispose()
+
     mailbox = build_mailbox(arguments.messages)
-    print(
-        f"mailbox: {len(mailbox)} messages, {sum(map(len, mailbox)) / MIB:.1f} MiB, from {CORPUS_DIR}"
-    )
+    size_mib = sum(map(len, mailbox)) / MIB
+    print(f"mailbox: {len(mailbox)} messages, {size_mib:.1f} MiB, from {CORPUS_DIR}")
 
     bare = measure_bare_parse(mailbox)
-    print(f"bare stdlib parse:        {bare:10.0f} messages/s")
+    print(f"{'bare stdlib parse:':<48}{bare:8.0f} messages/s")
 
     with tempfile.TemporaryDirectory() as workdir:
-        sqlite = make_engine(f"sqlite:///{workdir}/bench.db")
-        rate = measure_intake(mailbox, sqlite, Path(workdir) / "data")
-        print(
-            f"intake on SQLite:         {rate:10.0f} messages/s  ({rate / bare:.2f} of bare parse)"
-        )
+        data_dir = Path(workdir)
 
-        raw = large_message(arguments.large_mib)
-        peak = measure_large_message_memory(
-            make_session_factory(sqlite), Path(workdir) / "data", raw
-        )
-        print(
-            f"large message:            {len(raw) / MIB:10.1f} MiB, peak traced memory {peak / MIB:.1f} MiB ({peak / len(raw):.2f}x the message)"
-        )
-        sqlite.dispose()
+        def sqlite_engine(index: int) -> Iterator[Engine]:
+            engine = make_engine(f"sqlite:///{workdir}/{index}.db")
+            yield engine
+            engine.dispose()
 
+        run_intakes("SQLite", mailbox, sqlite_engine, data_dir, bare)
         if not arguments.no_postgres:
-            for engine in postgres_engine(arguments.postgres):
-                rate = measure_intake(mailbox, engine, Path(workdir) / "data-pg")
-                print(
-                    f"intake on PostgreSQL:     {rate:10.0f} messages/s  ({rate / bare:.2f} of bare parse)"
-                )
+            run_intakes(
+                "PostgreSQL", mailbox, lambda _: postgres_engine(arguments.postgres), data_dir, bare
+            )
+
+        sqlite = make_engine(f"sqlite:///{workdir}/large.db")
+        upgrade(sqlite)
+        raw = large_message(arguments.large_mib)
+        peak = measure_large_message_memory(make_session_factory(sqlite), data_dir / "large", raw)
+        sqlite.dispose()
+        print(
+            f"large message: {len(raw) / MIB:.1f} MiB, peak traced memory {peak / MIB:.1f} MiB"
+            f" ({peak / len(raw):.2f}x the message)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Message catalogues (gettext, through Babel) for English and Russian.
 
 The catalogues are kept as .po files only and compiled in memory when first
-used, so the repository holds no generated binaries and an editable install
+used, so the repository contains no generated binaries and an editable install
 needs no build step.
 """
 

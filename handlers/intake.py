@@ -8,6 +8,7 @@ or a duplicate of a message already stored, which changes nothing.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -51,6 +52,9 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 
 SYSTEM_ACTOR = "system:intake"
 
+# How often intake retries a message whose insert conflicted with another worker's.
+MAX_ATTEMPTS = 3
+
 
 class Outcome(StrEnum):
     NEW_TICKET = "new_ticket"
@@ -84,55 +88,149 @@ class IntakeResult:
     classification: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass
+class PreparedMail:
+    """An email after the work that needs no database: parsed, classified, files written."""
+
+    mail: IncomingMail
+    parsed: ParsedMessage
+    classification: Classification
+    key: str
+    raw_digest: str
+    stored_files: dict[int, str]
+
+
+class BatchIntakeError(Exception):
+    """Failure of one mail in a batch; `results` are those of the mails before it, committed."""
+
+    def __init__(self, results: list[IntakeResult], failed: IncomingMail) -> None:
+        super().__init__(
+            f"intake of {failed.source_ref or failed.mailbox} failed after "
+            f"{len(results)} mails of its batch were stored"
+        )
+        self.results = results
+        self.failed = failed
+
+
 def ingest(
     mail: IncomingMail, session_factory: sessionmaker[Session], settings: IntakeSettings
 ) -> IntakeResult:
     """Store `mail` on its ticket; safe to call again with the same mail."""
+    prepared = prepare_mail(mail, settings)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with session_factory.begin() as session:
+                return _ingest_in_transaction(session, prepared, settings)
+        except IntegrityError:
+            with session_factory.begin() as session:
+                duplicate = _find_duplicate(session, prepared.key, mail, prepared.parsed)
+                if duplicate is not None:
+                    return duplicate
+            if attempt == MAX_ATTEMPTS:
+                raise
+            _log_retry(prepared, attempt)
+    raise AssertionError("unreachable: the last attempt re-raises")
+
+
+def ingest_batch(
+    mails: Sequence[IncomingMail], session_factory: sessionmaker[Session], settings: IntakeSettings
+) -> list[IntakeResult]:
+    """Store several mails in one transaction, each in its own SAVEPOINT, and return the results.
+
+    One commit per batch saves the cost of a commit per mail: a disk sync on
+    SQLite, a round trip on PostgreSQL. When a mail fails, the mails
+    before it are still committed and BatchIntakeError is raised, so that the
+    caller can acknowledge those and fetch the failed one and the rest again.
+    """
+    prepared = [prepare_mail(mail, settings) for mail in mails]
+    results: list[IntakeResult] = []
+    failure: Exception | None = None
+    with session_factory.begin() as session:
+        for item in prepared:
+            try:
+                results.append(_ingest_in_savepoint(session, item, settings))
+            except Exception as error:  # re-raised below, after the others are committed
+                failure = error
+                break
+    if failure is not None:
+        raise BatchIntakeError(results, prepared[len(results)].mail) from failure
+    return results
+
+
+def prepare_mail(mail: IncomingMail, settings: IntakeSettings) -> PreparedMail:
+    """Parse and classify `mail` and write its raw bytes and files to the blob store."""
     parsed = parse_message(mail.raw, max_attachment_bytes=settings.max_attachment_bytes)
     _add_omission_notes(parsed, mail)
-    classification = classify(parsed.source or EmailMessage(), settings.own_addresses)
-    key = identity_key(mail.raw, parsed)
-    raw_digest = settings.blobs.put(mail.raw)
-    stored_files = _store_attachment_files(parsed.attachments, settings.blobs)
+    return PreparedMail(
+        mail=mail,
+        parsed=parsed,
+        classification=classify(parsed.source or EmailMessage(), settings.own_addresses),
+        key=identity_key(mail.raw, parsed),
+        raw_digest=settings.blobs.put(mail.raw),
+        stored_files=_store_attachment_files(parsed.attachments, settings.blobs),
+    )
 
-    try:
-        with session_factory.begin() as session:
-            return _ingest_in_transaction(
-                session, mail, parsed, classification, key, raw_digest, stored_files, settings
-            )
-    except IntegrityError:
-        # Another worker stored the same identity key between our check and our insert.
-        with session_factory.begin() as session:
-            duplicate = _find_duplicate(session, key, mail, parsed)
-            if duplicate is None:
+
+def _ingest_in_savepoint(
+    session: Session, prepared: PreparedMail, settings: IntakeSettings
+) -> IntakeResult:
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return _ingest_in_transaction(session, prepared, settings)
+        except IntegrityError:
+            # On PostgreSQL (READ COMMITTED) the next statement of this
+            # transaction sees what the other worker committed.
+            duplicate = _find_duplicate(session, prepared.key, prepared.mail, prepared.parsed)
+            if duplicate is not None:
+                return duplicate
+            if attempt == MAX_ATTEMPTS:
                 raise
-            return duplicate
+            _log_retry(prepared, attempt)
+    raise AssertionError("unreachable: the last attempt re-raises")
+
+
+def _log_retry(prepared: PreparedMail, attempt: int) -> None:
+    """Log a unique-key conflict with another worker before the next attempt.
+
+    Two workers that take in mail from the same new customer at once both try
+    to create the customer; the loser's insert fails, and its next attempt
+    finds the customer the winner committed.
+    """
+    logger.info(
+        "message %s from %s: conflicting write by another worker; retrying (attempt %d)",
+        prepared.parsed.message_id,
+        prepared.mail.source_ref or prepared.mail.mailbox,
+        attempt + 1,
+    )
 
 
 def _ingest_in_transaction(
-    session: Session,
-    mail: IncomingMail,
-    parsed: ParsedMessage,
-    classification: Classification,
-    key: str,
-    raw_digest: str,
-    stored_files: dict[int, str],
-    settings: IntakeSettings,
+    session: Session, prepared: PreparedMail, settings: IntakeSettings
 ) -> IntakeResult:
-    duplicate = _find_duplicate(session, key, mail, parsed)
+    mail, parsed, classification = prepared.mail, prepared.parsed, prepared.classification
+    duplicate = _find_duplicate(session, prepared.key, mail, parsed)
     if duplicate is not None:
         return duplicate
 
     received_at = mail.received_at or utcnow()
     match = find_ticket(session, parsed, classification, received_at)
     ticket, outcome = _choose_ticket(session, match.ticket, parsed, classification, settings)
-    message = _store_message(
-        session, ticket, mail, parsed, classification, key, raw_digest, received_at
-    )
-    _store_attachment_rows(message, parsed.attachments, stored_files)
+    message = _store_message(session, ticket, prepared, received_at)
+    _update_ticket_for_message(session, ticket, message, classification, outcome)
+    # A single flush inserts the new customer, ticket, message and attachments,
+    # because the events and outbox rows below need the ids it assigns.
     session.flush()
 
-    _update_ticket_for_message(session, ticket, message, classification, outcome)
+    if outcome != Outcome.FOLLOW_UP:
+        linked = match.ticket if outcome == Outcome.LINKED_TICKET else None
+        record_event(
+            session,
+            ticket,
+            SYSTEM_ACTOR,
+            "ticket_created",
+            linked_ticket=linked.number if linked else None,
+        )
     record_event(
         session,
         ticket,
@@ -221,33 +319,20 @@ def _open_ticket(
         is_silent=settings.silent,
     )
     session.add(ticket)
-    session.flush()
-    record_event(
-        session,
-        ticket,
-        SYSTEM_ACTOR,
-        "ticket_created",
-        linked_ticket=linked_to.number if linked_to else None,
-    )
     return ticket
 
 
 def _store_message(
-    session: Session,
-    ticket: Ticket,
-    mail: IncomingMail,
-    parsed: ParsedMessage,
-    classification: Classification,
-    key: str,
-    raw_digest: str,
-    received_at: datetime,
+    session: Session, ticket: Ticket, prepared: PreparedMail, received_at: datetime
 ) -> Message:
+    mail, parsed, classification = prepared.mail, prepared.parsed, prepared.classification
     reply = split_reply_keeping_forwards(parsed.text)
     message = Message(
-        ticket_id=ticket.id,
+        # The relationship, not ticket_id, because a new ticket has no id before the flush.
+        ticket=ticket,
         direction=Direction.INBOUND,
         kind=_message_kind(classification),
-        identity_key=key,
+        identity_key=prepared.key,
         message_id=parsed.message_id,
         in_reply_to=" ".join(parsed.in_reply_to) or None,
         references=list(parsed.references),
@@ -261,7 +346,7 @@ def _store_message(
         visible_text=reply.visible,
         quoted_text=reply.quoted,
         html=parsed.html,
-        raw_sha256=raw_digest,
+        raw_sha256=prepared.raw_digest,
         raw_size=len(mail.raw),
         notes=[note.as_dict() for note in parsed.notes],
         classification=classification.as_dict(),
@@ -270,6 +355,7 @@ def _store_message(
         sent_at=_trusted_sent_time(parsed.sent_at, received_at),
         received_at=received_at,
     )
+    _store_attachment_rows(message, parsed.attachments, prepared.stored_files)
     session.add(message)
     return message
 

@@ -87,7 +87,7 @@ def _find_recent_ticket_of_sender(
     """Return the sender's ticket active within a day, for an auto-reply without threading headers.
 
     Out-of-office replies often drop In-Reply-To and the subject tag, yet they
-    answer the mail we sent last; joining that ticket keeps them from opening
+    reply to the mail we sent last. Joining that ticket keeps them from opening
     tickets of their own.
     """
     customer = find_customer_by_address(session, address)

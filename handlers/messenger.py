@@ -37,7 +37,7 @@ class MessageView:
 
 @dataclass(frozen=True)
 class TicketCard:
-    """What a ticket's card shows."""
+    """The content of a ticket's card."""
 
     number: int
     subject: str
@@ -55,7 +55,7 @@ class TicketCard:
 
 @dataclass(frozen=True)
 class ThreadRef:
-    """Where a ticket's thread lives in one messenger."""
+    """The location of a ticket's thread in one messenger."""
 
     messenger: str
     chat_id: str

@@ -12,7 +12,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.policy import default as default_policy
 from email.utils import getaddresses
 from enum import StrEnum
 
@@ -33,6 +32,7 @@ from mailbridge.bounces import (
     report_parts,
     split_at_original,
 )
+from mailbridge.headers import POLICY
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def reparse_after_byte_order_mark(message: Message) -> Message:
         return message
     if not isinstance(raw, bytes) or not raw.startswith(UTF8_BYTE_ORDER_MARK):
         return message
-    return BytesParser(policy=default_policy).parsebytes(raw[len(UTF8_BYTE_ORDER_MARK) :])
+    return BytesParser(policy=POLICY).parsebytes(raw[len(UTF8_BYTE_ORDER_MARK) :])
 
 
 def classify_report(message: Message, reasons: list[str]) -> tuple[MailKind, BounceReport | None]:

@@ -1,4 +1,4 @@
-"""The parsed form of an email, as the rest of threaddesk sees it.
+"""The parsed form of an email, as intake and the handlers use it.
 
 Parsing never raises on bad input: what could not be decoded is replaced,
 and each problem is recorded as a `ParseNote` with a code and parameters, so
@@ -34,7 +34,7 @@ class ParseNote:
 class ParsedAttachment:
     """A file carried by the message.
 
-    `data` is None when the bytes were not kept: `omitted_reason` then says why
+    `data` is None when the bytes were not kept: `omitted_reason` then gives the reason
     ("too-large" or "not-fetched").
     """
 

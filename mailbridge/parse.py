@@ -7,7 +7,6 @@ text and a "parse-failed" note.
 """
 
 import dataclasses
-import email.policy
 import logging
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -22,6 +21,7 @@ from mailbridge.bodies import choose_text, decode_text_part, is_body_part, norma
 from mailbridge.charsets import decode_bytes
 from mailbridge.filenames import part_filename
 from mailbridge.headers import (
+    POLICY,
     collapse_whitespace,
     decode_header,
     parse_addresses,
@@ -55,7 +55,7 @@ def parse_message(raw: bytes, *, max_attachment_bytes: int) -> ParsedMessage:
 def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMessage:
     notes: list[ParseNote] = []
     stubbed = stub_base64_runs(raw)
-    message = BytesParser(policy=email.policy.default).parsebytes(stubbed.data)
+    message = BytesParser(policy=POLICY).parsebytes(stubbed.data)
     assert isinstance(message, EmailMessage)
     stub_runs = restore_stubbed_payloads(message, raw, stubbed)
     del stubbed
@@ -166,7 +166,7 @@ class BodyCollector:
         inner_context = self.context
         inner_path = (*path, 0)
         if encoding in ("base64", "quoted-printable") or inner is None:
-            inner = BytesParser(policy=email.policy.default).parsebytes(data)
+            inner = BytesParser(policy=POLICY).parsebytes(data)
             inner_context = dataclasses.replace(
                 self.context, raw=data, locator=RawLocator(data, inner), stub_runs={}
             )

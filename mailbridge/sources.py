@@ -1,4 +1,4 @@
-"""What every mail source (IMAP folder, Maildir, files on the command line) hands to intake."""
+"""The interface of mail sources (IMAP folder, Maildir, files) and the mail they hand to intake."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,7 +10,7 @@ from mailbridge.message import ParseNote
 
 @dataclass(frozen=True)
 class MailboxPosition:
-    """Where a message sits in an IMAP folder, committed with the message it belongs to."""
+    """The position of a message in an IMAP folder, committed together with the message."""
 
     mailbox: str
     uidvalidity: int

@@ -48,7 +48,7 @@ def _begin_immediate(connection: Connection) -> None:
 
     A deferred transaction that reads and then writes fails at once with
     SQLITE_BUSY when another process wrote in between, whatever the busy
-    timeout; taking the lock up front makes concurrent writers wait instead.
+    timeout. Taking the lock up front makes concurrent writers wait instead.
     """
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -41,7 +41,7 @@ class Direction(StrEnum):
 
 
 class MessageKind(StrEnum):
-    """What a stored message is, beyond its direction."""
+    """The kind of a stored message, beyond its direction."""
 
     CUSTOMER = "customer"
     AUTO_REPLY = "auto_reply"
@@ -164,7 +164,7 @@ class Attachment(Base):
     """A file of a message; its bytes live once under the data folder, named by SHA-256.
 
     `sha256` is empty when the file was listed but not stored, and
-    `omitted_reason` then says why (too large, not fetched).
+    `omitted_reason` then gives the reason (too large, not fetched).
     """
 
     __tablename__ = "attachments"
@@ -196,7 +196,7 @@ class Event(Base):
 
 
 class MailboxState(Base):
-    """Where the intake of one IMAP folder or Maildir stands."""
+    """The intake position in one IMAP folder: its UIDVALIDITY and the highest UID taken."""
 
     __tablename__ = "mailbox_states"
 

@@ -12,7 +12,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
 
     SQLite has no time zone type and returns naive values, so the zone is
-    attached on the way out; a naive value on the way in is a bug and raises.
+    attached on the way out. A naive value on the way in is a bug and raises.
     """
 
     impl = DateTime(timezone=True)
