@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -15,9 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleCommands, ConsoleMessenger, sanitize
-from bot.service import Service
+from bot.service import OutboxWorker, Service
 from bot.settings import Settings
-from handlers.config import ConfigError, Rules, load_rules
+from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
+from handlers.dispatch import deliver_pending
 from handlers.i18n import Translator
 from handlers.intake import IntakeResult, IntakeSettings, ingest
 from handlers.note_texts import describe_note
@@ -29,6 +31,15 @@ from store.db import is_schema_current, make_engine, make_session_factory, upgra
 logger = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
+# Seconds between checks of a mailbox that cannot announce new mail (IMAP
+# without IDLE, or a Maildir), unless THREADDESK_POLL_INTERVAL says otherwise.
+IMAP_POLL_INTERVAL = 60.0
+MAILDIR_POLL_INTERVAL = 5.0
+NO_SOURCE_MESSAGE = (
+    "no mail source is configured: set THREADDESK_IMAP_URL (with THREADDESK_IMAP_PASSWORD) "
+    "or THREADDESK_MAILDIR, or list mailboxes in rules.yaml; to try threaddesk on sample "
+    "mail, run `threaddesk demo`"
+)
 DEMO_MAIL_DIR = Path(__file__).parent / "demo_mail"
 TEXT_PREVIEW_CHARACTERS = 400
 
@@ -155,9 +166,8 @@ def run_demo(arguments: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        return _serve(
-            settings, rules, MaildirSource(maildir, poll_interval=1.0), once=arguments.once
-        )
+        source = MaildirSource(maildir, poll_interval=1.0)
+        return _serve(settings, rules, [source], once=arguments.once)
     finally:
         if arguments.once:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -175,58 +185,126 @@ def _copy_sample_maildir(target: Path) -> Path:
 def run_service(arguments: argparse.Namespace) -> int:
     settings = Settings()
     rules = _load_rules_or_default(settings.rules)
-    source = _mail_source(settings)
-    return _serve(settings, rules, source, once=arguments.once)
+    if not (settings.imap_url or settings.maildir or rules.mailboxes):
+        raise CommandError(NO_SOURCE_MESSAGE)
+    _, session_factory = _open_database(settings)
+    sources = mail_sources(settings, rules, session_factory)
+    return _serve(settings, rules, sources, once=arguments.once, session_factory=session_factory)
 
 
-def _mail_source(settings: Settings) -> MailSource:
+def mail_sources(
+    settings: Settings, rules: Rules, session_factory: sessionmaker[Session]
+) -> list[MailSource]:
+    """Return the configured mail sources: the environment's mailbox and those of rules.yaml."""
+    sources: list[MailSource] = []
     if settings.imap_url:
-        from mailbridge.imap import ImapSource
-
-        _, session_factory = _open_database(settings)
         password = settings.imap_password.get_secret_value() if settings.imap_password else ""
+        sources.append(_imap_source(settings, settings.imap_url, password, session_factory))
+    if settings.maildir:
+        sources.append(_maildir_source(settings, settings.maildir))
+    for mailbox in rules.mailboxes:
+        sources.append(_configured_source(settings, mailbox, session_factory))
+
+    if not sources:
+        raise CommandError(NO_SOURCE_MESSAGE)
+    return sources
+
+
+def _configured_source(
+    settings: Settings, mailbox: MailboxConfig, session_factory: sessionmaker[Session]
+) -> MailSource:
+    if mailbox.maildir:
+        return _maildir_source(settings, Path(mailbox.maildir))
+    if not mailbox.imap_url:
+        raise CommandError(
+            f"mailbox {mailbox.address} in rules.yaml has neither imap_url nor maildir"
+        )
+    password = os.environ.get(mailbox.password_env or "", "")
+    if mailbox.password_env and not password:
+        raise CommandError(
+            f"mailbox {mailbox.address}: the environment variable {mailbox.password_env} "
+            "that should hold its password is not set"
+        )
+    return _imap_source(settings, mailbox.imap_url, password, session_factory)
+
+
+def _maildir_source(settings: Settings, folder: Path) -> MailSource:
+    try:
+        return MaildirSource(folder, poll_interval=settings.poll_interval or MAILDIR_POLL_INTERVAL)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+
+
+def _imap_source(
+    settings: Settings, url: str, password: str, session_factory: sessionmaker[Session]
+) -> MailSource:
+    from mailbridge.imap import ImapSource
+
+    try:
         return ImapSource(
-            settings.imap_url,
+            url,
             password,
             session_factory,
             max_message_bytes=settings.max_message_bytes,
             ca_file=str(settings.ca_file) if settings.ca_file else None,
-            poll_interval=settings.poll_interval,
+            poll_interval=settings.poll_interval or IMAP_POLL_INTERVAL,
         )
-    if settings.maildir:
-        return MaildirSource(settings.maildir)
-    raise CommandError(
-        "no mail source is configured: set THREADDESK_IMAP_URL (with THREADDESK_IMAP_PASSWORD) "
-        "or THREADDESK_MAILDIR; to try threaddesk on sample mail, run `threaddesk demo`"
-    )
+    except ValueError as error:
+        raise CommandError(str(error)) from error
 
 
-def _serve(settings: Settings, rules: Rules, source: MailSource, *, once: bool) -> int:
-    _, session_factory = _open_database(settings)
+def _serve(
+    settings: Settings,
+    rules: Rules,
+    sources: Sequence[MailSource],
+    *,
+    once: bool,
+    session_factory: sessionmaker[Session] | None = None,
+) -> int:
+    if session_factory is None:
+        _, session_factory = _open_database(settings)
     translator = Translator(rules.locale, rules.timezone)
     messenger = ConsoleMessenger(sys.stdout, translator)
-    service = Service(
-        session_factory=session_factory,
-        intake_settings=_intake_settings(settings, rules),
-        source=source,
-        messengers=[messenger],
-        translator=translator,
-    )
+    outbox = OutboxWorker(session_factory, [messenger], translator)
+    services = [
+        Service(
+            session_factory=session_factory,
+            intake_settings=_intake_settings(settings, rules),
+            source=source,
+            messengers=[messenger],
+            translator=translator,
+            on_stored=outbox.wake.set,
+        )
+        for source in sources
+    ]
     stop = threading.Event()
     commands = ConsoleCommands(session_factory, messenger, translator, on_quit=stop.set)
 
     if once:
-        service.poll_once()
+        for service in services:
+            service.take_new_mail()
+        deliver_pending(session_factory, [messenger], translator)
         commands.run(sys.stdin)
-        source.close()
+        for source in sources:
+            source.close()
         return 0
 
-    reader = threading.Thread(target=commands.run, args=(sys.stdin,), daemon=True, name="console")
-    reader.start()
+    threads = [
+        threading.Thread(target=service.run, args=(stop,), name=f"intake {service.source.name}")
+        for service in services
+    ]
+    threads.append(threading.Thread(target=outbox.run, args=(stop,), name="outbox"))
+    for thread in threads:
+        thread.start()
+    threading.Thread(target=commands.run, args=(sys.stdin,), daemon=True, name="console").start()
     try:
-        service.run(stop)
+        while not stop.wait(1.0):
+            pass
     except KeyboardInterrupt:
         stop.set()
+    outbox.wake.set()
+    for thread in threads:
+        thread.join()
     return 0
 
 

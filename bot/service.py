@@ -3,7 +3,7 @@
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,12 +11,15 @@ from handlers.dispatch import deliver_pending
 from handlers.i18n import Translator
 from handlers.intake import BatchIntakeError, IntakeResult, IntakeSettings, ingest, ingest_batch
 from handlers.messenger import Messenger
+from mailbridge.poller import run_polling
 from mailbridge.sources import IncomingMail, MailSource
 
 logger = logging.getLogger(__name__)
 
-# How often the outbox is drained while the mail source has nothing new.
+# How often the outbox is drained while no new mail wakes it.
 OUTBOX_INTERVAL_SECONDS = 5.0
+# How long one wait for new mail may block before the source is polled anyway.
+SOURCE_WAIT_SECONDS = 300.0
 
 # A poll stores new mail in batches of up to this many messages or this many
 # raw bytes, whichever is reached first, one transaction per batch. The byte
@@ -33,6 +36,7 @@ class Service:
     messengers: Sequence[Messenger]
     translator: Translator
     on_result: Callable[[IntakeResult], None] | None = None
+    on_stored: Callable[[], None] | None = None
 
     def handle_mail(self, mail: IncomingMail) -> IntakeResult:
         """Store one message and then mark it processed at the source."""
@@ -62,25 +66,49 @@ class Service:
             if self.on_result is not None:
                 self.on_result(result)
 
-    def poll_once(self) -> list[IntakeResult]:
-        """Take in everything new at the source, then deliver what is due in the outbox."""
+    def take_new_mail(self) -> list[IntakeResult]:
+        """Store everything new at the source, in batches, acknowledging each batch once stored."""
         results: list[IntakeResult] = []
         for batch in batches(self.source.fetch_new(), BATCH_MAX_MESSAGES, BATCH_MAX_BYTES):
             results.extend(self.handle_batch(batch))
+        if results and self.on_stored is not None:
+            self.on_stored()
+        return results
+
+    def poll_once(self) -> list[IntakeResult]:
+        """Take in everything new at the source, then deliver what is due in the outbox."""
+        results = self.take_new_mail()
         deliver_pending(self.session_factory, self.messengers, self.translator)
         return results
 
     def run(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set; a failing poll is logged and retried on the next round."""
-        logger.info("mail source %s: watching", self.source.name)
+        """Take in mail until `stop` is set, reconnecting with backoff when the source fails.
+
+        Delivery to the messengers is left to an OutboxWorker, which
+        `on_stored` wakes after each batch.
+        """
+        logger.info("mailbox %s: watching", self.source.name)
+        run_polling(self.source, self.take_new_mail, stop, wait_timeout=SOURCE_WAIT_SECONDS)
+
+
+@dataclass
+class OutboxWorker:
+    """Deliver the outbox to the messengers: on a wake-up after new mail, and every few seconds."""
+
+    session_factory: sessionmaker[Session]
+    messengers: Sequence[Messenger]
+    translator: Translator
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                self.poll_once()
+                deliver_pending(self.session_factory, self.messengers, self.translator)
             except Exception:
-                logger.exception("mail source %s: poll failed; retrying", self.source.name)
-            self.source.wait_for_mail(OUTBOX_INTERVAL_SECONDS)
-        self.source.close()
-        logger.info("mail source %s: stopped", self.source.name)
+                logger.exception("outbox: delivery round failed; retrying")
+            self.wake.wait(OUTBOX_INTERVAL_SECONDS)
+            self.wake.clear()
+        logger.info("outbox: stopped")
 
 
 def batches(

@@ -31,7 +31,11 @@ class Settings(BaseSettings):
     ca_file: Path | None = None
     max_message_bytes: int = 50 * MIB
     max_attachment_bytes: int = 25 * MIB
-    poll_interval: float = 60.0
+    poll_interval: float | None = Field(
+        default=None,
+        description="seconds between checks of a mailbox without IMAP IDLE; "
+        "by default 60 for IMAP and 5 for a Maildir",
+    )
     test_database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
     slack_bot_token: SecretStr | None = Field(

@@ -1,6 +1,7 @@
 """The IMAP folder mail source: new UIDs above a watermark that survives restarts and migrations."""
 
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -460,8 +461,38 @@ class ImapSource:
                 responses = client.idle_check(timeout=min(IDLE_CHECK_SLICE, deadline - now))
                 if _announces_mail(responses):
                     return
+                if not responses and _read_past_idle_check(client):
+                    return
         finally:
             client.idle_done()
+
+
+def _read_past_idle_check(client: IMAPClient) -> bool:
+    """Return True when a line arrived after idle_check; raise EOFError when the server hung up.
+
+    imapclient's idle_check (4.x) swallows the end of the stream and returns
+    no responses, so a dropped connection would look like a quiet mailbox
+    until the IDLE deadline. After idle_check has read every complete line, a
+    socket that is still readable holds the end of the stream or a line that
+    has just arrived; reading one line tells them apart.
+    """
+    sock = client.socket()
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+
+    previous_timeout = sock.gettimeout()
+    sock.settimeout(IDLE_CHECK_SLICE)
+    try:
+        line = client._imap.readline()
+    except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.settimeout(previous_timeout)
+
+    if not line:
+        raise EOFError("the server closed the connection during IDLE")
+    return True
 
 
 def _announces_mail(responses: list[Any]) -> bool:

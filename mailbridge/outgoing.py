@@ -1,5 +1,6 @@
 """Compose the email that carries an agent's reply or an automatic reply to a customer."""
 
+import base64
 import email.policy
 import email.utils
 import html
@@ -16,12 +17,15 @@ from mailbridge.errors import MailbridgeError
 from mailbridge.message import Address
 
 # The message is 7-bit clean (quoted-printable or base64 bodies, RFC 2047 headers), so it
-# needs neither 8BITMIME nor SMTPUTF8 from the server. With refold_source="none" the
-# References and In-Reply-To values, which are stored pre-folded with `set_raw`, are
-# written as they are: the stdlib would otherwise turn a Message-ID longer than a line
-# into RFC 2047 encoded-words, which no client matches against its stored IDs.
+# needs neither 8BITMIME nor SMTPUTF8 from the server. The address and threading headers
+# are formatted here and stored with `set_raw`, and refold_source="none" writes them as
+# they are: the stdlib would turn a Message-ID longer than a line into encoded-words,
+# which no client matches against its stored IDs.
 POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
 MAX_LINE_LENGTH = 78
+# 45 bytes make 60 base64 characters, so "=?utf-8?b?...?=" stays within the
+# 75-character limit of an encoded-word (RFC 2047 section 2).
+MAX_ENCODED_WORD_BYTES = 45
 
 # A msg-id of RFC 5322 section 3.6.4 in its common dot-atom form: printable ASCII
 # without whitespace or angle brackets, one "@" between two non-empty halves.
@@ -144,8 +148,8 @@ def compose_reply(request: ReplyRequest) -> OutgoingEmail:
     return OutgoingEmail(
         message_id=message_id,
         data=message.as_bytes(),
-        sender=_ascii_address(request.support_address),
-        recipients=tuple(_ascii_address(item.address) for item in [*to, *cc]),
+        sender=_checked_addr_spec(request.support_address),
+        recipients=tuple(_checked_addr_spec(item.address) for item in [*to, *cc]),
         ticket_number=request.ticket_number,
         sent_at=sent_at,
     )
@@ -168,14 +172,13 @@ def reply_subject(subject: str, ticket_number: int) -> str:
     """Return `Re: ` once, then the subject without its reply prefixes, tagged `[#N]` once.
 
     A leading chain of reply and forward prefixes (Re, RE, AW, Ответ, Fwd, ...) is
-    removed, also when the ticket tag stands among them. A tag that stood at the start
+    removed, also when the ticket tag is among them. A tag that stood at the start
     stays at the start, a tag elsewhere stays where it is, and a missing tag is
     appended. Control characters are dropped and whitespace runs become one space.
     Applying the rule to its own result changes nothing.
     """
     tag = f"[#{ticket_number}]"
-    printable = "".join(char for char in subject if unicodedata.category(char) != "Cc")
-    text = _remove_repeated_tags(_collapse_whitespace(printable), tag)
+    text = _remove_repeated_tags(_clean_text(subject), tag)
     text, tag_leads = _strip_prefix_chain(text, tag)
     if tag_leads:
         text = f"{tag} {text}"
@@ -254,21 +257,60 @@ def _checked_message_id(value: str) -> str:
 def _add_address_headers(
     message: EmailMessage, request: ReplyRequest, to: list[Address], cc: list[Address]
 ) -> None:
-    desk = _collapse_whitespace(request.support_name)
-    agent = _collapse_whitespace(request.agent_name or "")
+    desk = _clean_text(request.support_name)
+    agent = _clean_text(request.agent_name or "")
     display = f"{agent} via {desk}" if agent and desk and not request.is_automatic else desk
-    message["From"] = _header_address(display, request.support_address)
-    message["Reply-To"] = _header_address(desk, request.support_address)
-    message["To"] = [_header_address(item.name, item.address) for item in to]
+    message.set_raw("From", format_mailbox(display, request.support_address))
+    message.set_raw("Reply-To", format_mailbox(desk, request.support_address))
+    message.set_raw("To", _format_mailboxes(to))
     if cc:
-        message["Cc"] = [_header_address(item.name, item.address) for item in cc]
+        message.set_raw("Cc", _format_mailboxes(cc))
 
 
-def _header_address(name: str, address: str) -> HeaderAddress:
+def format_mailbox(name: str, address: str) -> str:
+    """Format one mailbox for an address header, encoding a non-ASCII display name."""
+    addr_spec = _checked_addr_spec(address)
+    display_name = _clean_text(name)
+    if not display_name:
+        return addr_spec
+    if display_name.isascii():
+        return email.utils.formataddr((display_name, addr_spec))
+    return f"{encode_words(display_name)} <{addr_spec}>"
+
+
+def _format_mailboxes(addresses: Iterable[Address]) -> str:
+    return ",\n ".join(format_mailbox(item.name, item.address) for item in addresses)
+
+
+def encode_words(text: str) -> str:
+    """Encode text as RFC 2047 B-words of at most 75 characters, one per folded line.
+
+    Words are split between characters, and every space stays inside a word,
+    because decoders drop the whitespace between adjacent encoded-words (RFC 2047
+    section 6.2). The stdlib's own folder (Python 3.11) may fold a display name at
+    a space, which those decoders then lose, so address headers are encoded here.
+    """
+    chunks = [""]
+    for char in text:
+        if len((chunks[-1] + char).encode("utf-8")) > MAX_ENCODED_WORD_BYTES:
+            chunks.append(char)
+        else:
+            chunks[-1] += char
+    words = [
+        f"=?utf-8?b?{base64.b64encode(chunk.encode('utf-8')).decode('ascii')}?=" for chunk in chunks
+    ]
+    return "\n ".join(words)
+
+
+def _clean_text(name: str) -> str:
+    printable = "".join(char for char in name if unicodedata.category(char) != "Cc")
+    return _collapse_whitespace(printable)
+
+
+def _checked_addr_spec(address: str) -> str:
+    ascii_address = _ascii_address(address)
     try:
-        return HeaderAddress(
-            display_name=_collapse_whitespace(name), addr_spec=_ascii_address(address)
-        )
+        return HeaderAddress(addr_spec=ascii_address).addr_spec
     except (ValueError, IndexError) as error:
         raise ComposeError(f"invalid email address {address!r}: {error}") from None
 
@@ -335,10 +377,10 @@ def fold_ids(name: str, ids: Sequence[str]) -> str:
 
 
 def _add_auto_reply_headers(message: EmailMessage, is_automatic: bool) -> None:
-    # RFC 3834 section 5 marks automatic replies with Auto-Submitted and advises
+    # RFC 3834 marks automatic replies with Auto-Submitted (section 5) and advises
     # against relying on Precedence, so that header is never set. Exchange reads
     # X-Auto-Response-Suppress: a person's reply may still get delivery reports,
-    # but no out-of-office or other automatic answer.
+    # but no out-of-office or other automatic reply.
     if is_automatic:
         message["Auto-Submitted"] = "auto-replied"
         message["X-Auto-Response-Suppress"] = "All"

@@ -46,12 +46,33 @@ def run_with_reconnect(
     wait_timeout: float = WAIT_TIMEOUT,
     delays: Callable[[], Iterator[float]] = backoff_delays,
 ) -> None:
-    """Run `source` until `stop` is set.
+    """Run `source` until `stop` is set, handing each message to `handle_mail`.
 
     `handle_mail` stores a message and commits, recording its position.
-    Only after it returns is the message acknowledged at the source. A
-    MailSourceError, or an error of `handle_mail`, is logged and the loop
-    tries again after the next backoff delay. The message that failed is
+    Only after it returns is the message acknowledged at the source.
+    """
+    run_polling(
+        source,
+        lambda: _take_new_mail(source, handle_mail, stop),
+        stop,
+        wait_timeout=wait_timeout,
+        delays=delays,
+    )
+
+
+def run_polling(
+    source: MailSource,
+    take_new_mail: Callable[[], object],
+    stop: threading.Event,
+    *,
+    wait_timeout: float = WAIT_TIMEOUT,
+    delays: Callable[[], Iterator[float]] = backoff_delays,
+) -> None:
+    """Call `take_new_mail` and wait for more, until `stop` is set.
+
+    `take_new_mail` fetches, stores and acknowledges what is new at `source`.
+    A MailSourceError, or any other error it raises, is logged and the loop
+    tries again after the next backoff delay. A message that failed is
     fetched again because its position was not recorded.
     """
     finished = threading.Event()
@@ -60,7 +81,7 @@ def run_with_reconnect(
     try:
         while not stop.is_set():
             try:
-                _take_new_mail(source, handle_mail, stop)
+                take_new_mail()
                 retry_delays = delays()
                 source.wait_for_mail(wait_timeout)
             except MailSourceError as error:

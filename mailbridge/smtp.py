@@ -49,7 +49,8 @@ class DeliveryReport:
 
     `refused` maps each recipient the server refused to its reply code and text.
     Those recipients are not retried, because a new attempt would send the
-    message a second time to everyone who accepted it.
+    message a second time to everyone who accepted it. `location` is the file that
+    `FileOutbox` wrote, and None after SMTP.
     """
 
     message_id: str
@@ -93,21 +94,21 @@ def parse_smtp_url(url: str) -> SmtpSettings:
 
 
 def _check_url_parts(parts: SplitResult, url: str) -> None:
-    shown = _redact_url(url)
+    redacted = _redact_url(url)
     if parts.scheme not in DEFAULT_PORTS:
         raise SmtpConfigError(
-            f"invalid SMTP URL {shown}: the scheme must be smtp://, smtp+starttls:// or smtps://"
+            f"invalid SMTP URL {redacted}: the scheme must be smtp://, smtp+starttls:// or smtps://"
         )
     if parts.password is not None:
         raise SmtpConfigError(
-            f"invalid SMTP URL {shown}: remove the password from the URL "
+            f"invalid SMTP URL {redacted}: remove the password from the URL "
             f"and set {PASSWORD_VARIABLE} instead"
         )
     if not parts.hostname:
-        raise SmtpConfigError(f"invalid SMTP URL {shown}: the server host name is missing")
+        raise SmtpConfigError(f"invalid SMTP URL {redacted}: the server host name is missing")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise SmtpConfigError(
-            f"invalid SMTP URL {shown}: expected scheme://[user@]host[:port] with no path, "
+            f"invalid SMTP URL {redacted}: expected scheme://[user@]host[:port] with no path, "
             "query or fragment"
         )
 
@@ -287,7 +288,10 @@ def _reply_code(error: BaseException) -> int | None:
         codes = [code for code, _ in error.recipients.values()]
         # One 4xx refusal means a later attempt may still reach that recipient.
         temporary = [code for code in codes if code < 500]
-        return temporary[0] if temporary else (codes[0] if codes else None)
+        if temporary:
+            return temporary[0]
+        if codes:
+            return codes[0]
     return None
 
 
@@ -320,7 +324,7 @@ def _decoded_refusals(refused: dict[str, tuple[int, bytes]]) -> dict[str, tuple[
 def _log_delivery(email: OutgoingEmail, report: DeliveryReport, where: str) -> None:
     for address, (code, reply) in report.refused.items():
         logger.warning(
-            "ticket %s: %s was not delivered to %s, refused by %s: %s %s",
+            "ticket %s: %s not delivered to %s, rejected by %s: %s %s",
             email.ticket_number,
             email.message_id,
             address,
@@ -339,8 +343,8 @@ def _log_delivery(email: OutgoingEmail, report: DeliveryReport, where: str) -> N
 
 
 def _close_quietly(client: smtplib.SMTP) -> None:
-    # Once DATA has been accepted the message is the server's; a failing QUIT must
-    # not turn that into an error that would make the caller send it again.
+    # Once DATA is accepted, the server is responsible for the message. A failing
+    # QUIT must not raise, because the caller would then send the message again.
     try:
         client.quit()
     except (smtplib.SMTPException, OSError):

@@ -1,7 +1,7 @@
 """A real aiosmtpd SMTP server on 127.0.0.1 for tests, run on its own event loop in a thread.
 
 It speaks plain SMTP, STARTTLS or implicit TLS, can require AUTH, records every
-message with its envelope, and can answer the next MAIL, RCPT or DATA command
+message with its envelope, and can reply to the next MAIL, RCPT or DATA command
 with a chosen reply such as 421, 451 or 550.
 """
 
@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -99,7 +100,7 @@ class SmtpServer:
             return list(self._messages)
 
     def fail_next(self, command: str, reply: str, *, recipient: str | None = None) -> None:
-        """Answer the next `command` (MAIL, RCPT or DATA) with `reply`, e.g. "451 4.3.0 busy".
+        """Reply to the next `command` (MAIL, RCPT or DATA) with `reply`, e.g. "451 4.3.0 busy".
 
         With `recipient`, only the next RCPT for that address fails. A 421 reply
         also closes the connection, as RFC 5321 section 3.8 describes.
@@ -139,6 +140,12 @@ class SmtpServer:
         await self._server.wait_closed()
 
     def _protocol(self) -> SMTP:
+        with warnings.catch_warnings():
+            # aiosmtpd warns about AUTH without STARTTLS, not knowing about implicit TLS.
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return self._new_protocol()
+
+    def _new_protocol(self) -> SMTP:
         return SMTP(
             _Handler(self),
             hostname="smtp.test",
