@@ -51,6 +51,9 @@ class ConsoleMessenger:
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
         self._write(render_thread_message(message, self.translator))
 
+    def notify_person(self, user_id: str, text: str) -> None:
+        self._write(f"  → {sanitize(user_id)}: {sanitize(text)}")
+
     def write(self, text: str) -> None:
         self._write(text)
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from handlers.i18n import Translator
 from handlers.messenger import Messenger, ThreadRef
-from handlers.notifications import POST_MESSAGE, POST_TICKET
+from handlers.notifications import NOTIFY_PERSON, POST_MESSAGE, POST_TICKET, UPDATE_CARD
+from handlers.people import Directory
 from handlers.views import message_view, ticket_card
 from store.models import ChatThread, Message, OutboxItem, Ticket
 from store.types import utcnow
@@ -32,7 +33,10 @@ class ThreadNotReady(Exception):
 
 
 def deliver_pending(
-    session_factory: sessionmaker[Session], messengers: Sequence[Messenger], translator: Translator
+    session_factory: sessionmaker[Session],
+    messengers: Sequence[Messenger],
+    translator: Translator,
+    directory: Directory | None = None,
 ) -> int:
     """Deliver every due outbox item; return how many were completed."""
     completed = 0
@@ -51,20 +55,24 @@ def deliver_pending(
             item = session.get(OutboxItem, item_id, with_for_update={"skip_locked": True})
             if item is None or item.state != "pending":
                 continue
-            if _deliver_item(session, item, messengers, translator):
+            if _deliver_item(session, item, messengers, translator, directory):
                 completed += 1
     return completed
 
 
 def _deliver_item(
-    session: Session, item: OutboxItem, messengers: Sequence[Messenger], translator: Translator
+    session: Session,
+    item: OutboxItem,
+    messengers: Sequence[Messenger],
+    translator: Translator,
+    directory: Directory | None,
 ) -> bool:
     delivered_to = set(item.payload.get("delivered_to", []))
     for messenger in messengers:
         if messenger.name in delivered_to:
             continue
         try:
-            _deliver_to(session, item, messenger, translator)
+            _deliver_to(session, item, messenger, translator, directory)
         except ThreadNotReady:
             _postpone(item, "waiting for the ticket's card", count_attempt=False)
             return False
@@ -89,8 +97,16 @@ def _deliver_item(
 
 
 def _deliver_to(
-    session: Session, item: OutboxItem, messenger: Messenger, translator: Translator
+    session: Session,
+    item: OutboxItem,
+    messenger: Messenger,
+    translator: Translator,
+    directory: Directory | None,
 ) -> None:
+    if item.kind == NOTIFY_PERSON:
+        _notify_person(item, messenger, translator, directory)
+        return
+
     ticket = session.scalars(
         select(Ticket)
         .where(Ticket.id == item.ticket_id)
@@ -105,6 +121,12 @@ def _deliver_to(
             _remember_thread(session, ticket, thread)
         return
 
+    if item.kind == UPDATE_CARD:
+        if thread is not None:
+            linked_number = _linked_ticket_number(session, ticket)
+            messenger.update_ticket(thread, ticket_card(ticket, translator, linked_number))
+        return
+
     if item.kind == POST_MESSAGE:
         if thread is None:
             raise ThreadNotReady()
@@ -114,6 +136,26 @@ def _deliver_to(
         return
 
     raise ValueError(f"unknown outbox item kind {item.kind!r}")
+
+
+def _notify_person(
+    item: OutboxItem, messenger: Messenger, translator: Translator, directory: Directory | None
+) -> None:
+    """Send a direct message in the person's own language; skip a messenger they are not on."""
+    name = str(item.payload.get("person", ""))
+    user_id = name if messenger.name == "console" else None
+    person = directory.person(name) if directory is not None else None
+    if directory is not None and user_id is None:
+        user_id = directory.messenger_id(name, messenger.name)
+    if user_id is None:
+        return
+
+    reader = translator
+    if person is not None and person.locale:
+        reader = Translator(person.locale, translator.timezone.key)
+    params = item.payload.get("params") or {}
+    text = reader.gettext(str(item.payload.get("message", "")), **dict(params))
+    messenger.notify_person(user_id, text)
 
 
 def _find_thread(session: Session, ticket: Ticket, messenger: Messenger) -> ThreadRef | None:

@@ -76,3 +76,7 @@ class Messenger(Protocol):
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
         """Post a follow-up, reply or comment in the ticket's thread."""
         ...
+
+    def notify_person(self, user_id: str, text: str) -> None:
+        """Send `text` to one person directly, outside the support channel."""
+        ...

@@ -148,6 +148,9 @@ class Message(Base):
     notes: Mapped[list[Any]] = mapped_column(default=list)
     classification: Mapped[dict[str, Any]] = mapped_column(default=dict)
     author: Mapped[str | None] = mapped_column(String(200))
+    delivery_state: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
     mailbox: Mapped[str | None] = mapped_column(String(200))
     mailbox_uid: Mapped[int | None] = mapped_column(BigInteger)
     sent_at: Mapped[datetime | None]
@@ -218,6 +221,30 @@ class ChatThread(Base):
     chat_id: Mapped[str] = mapped_column(String(100))
     thread_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatPost(Base):
+    """A message a messenger shows for a stored message, kept so it can be edited in place."""
+
+    __tablename__ = "chat_posts"
+    __table_args__ = (UniqueConstraint("message_row_id", "messenger"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    messenger: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    post_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """An event id a messenger delivered, recorded so a redelivery does nothing the second time."""
+
+    __tablename__ = "processed_events"
+
+    messenger: Mapped[str] = mapped_column(String(20), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OutboxItem(Base):

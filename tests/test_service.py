@@ -129,6 +129,9 @@ class FlakyMessenger:
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
         self.posted.append(f"message {message.ticket_number}")
 
+    def notify_person(self, user_id: str, text: str) -> None:
+        self.posted.append(f"notice {user_id}")
+
 
 def test_outbox_retries_in_order(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
     source = make_maildir(tmp_path / "Maildir", ["01-sms-code.eml", "04-sms-code-follow-up.eml"])
