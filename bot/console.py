@@ -48,8 +48,21 @@ class ConsoleMessenger:
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
         self._write(render_card(card, self.translator))
 
-    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
+    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
         self._write(render_thread_message(message, self.translator))
+        return str(message.row_id) if message.row_id is not None else None
+
+    def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
+        """Print the new delivery state: a terminal cannot edit what it printed."""
+        self._write(
+            self.translator.gettext(
+                "  ↳ #{number} {label} from {author}: {state}",
+                number=message.ticket_number,
+                label=self.translator.gettext(_kind_label(message.kind)),
+                author=_person(message.author_name, message.author_address),
+                state=delivery_label(message, self.translator),
+            )
+        )
 
     def notify_person(self, user_id: str, text: str) -> None:
         self._write(f"  → {sanitize(user_id)}: {sanitize(text)}")
@@ -97,7 +110,18 @@ def render_thread_message(message: MessageView, t: Translator) -> str:
         label=label,
         author=_person(message.author_name, message.author_address),
     )
+    if message.delivery_state is not None:
+        heading += f" [{delivery_label(message, t)}]"
     return "\n".join([heading, *_message_body(message, t, indent="     ", preview=True)])
+
+
+def delivery_label(message: MessageView, t: Translator) -> str:
+    """Word an email's delivery state: queued, sent, or failed with the reason."""
+    if message.delivery_state == "sent":
+        return t.gettext("sent")
+    if message.delivery_state == "failed":
+        return t.gettext("failed: {reason}", reason=sanitize(message.delivery_error or "-"))
+    return t.gettext("queued")
 
 
 def render_ticket_detail(card: TicketCard, messages: list[MessageView], t: Translator) -> str:

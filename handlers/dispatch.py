@@ -1,24 +1,39 @@
-"""Deliver queued outbox work to the messengers, at least once and effectively once.
+"""Deliver queued outbox work to the messengers and the mail server, effectively once.
 
 A card is posted only while the ticket has no thread in that messenger, so a
 retry after a crash finds the thread and does not post a second card. A
-follow-up waits until its ticket's card is posted. A failed delivery is
-retried with exponential backoff.
+follow-up waits until its ticket's card is posted. An email keeps the
+Message-ID and bytes made before its first attempt, so a retry after a crash
+is the same message to the customer's mail client. A failed delivery is
+retried with exponential backoff, or with the wait the remote end asked for.
 """
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from handlers.i18n import Translator
-from handlers.messenger import Messenger, ThreadRef
-from handlers.notifications import NOTIFY_PERSON, POST_MESSAGE, POST_TICKET, UPDATE_CARD
+from handlers.messenger import Messenger, RateLimited, ThreadRef
+from handlers.notifications import (
+    NOTIFY_PERSON,
+    POST_MESSAGE,
+    POST_TICKET,
+    SEND_EMAIL,
+    UPDATE_CARD,
+    UPDATE_POST,
+    enqueue_post_update,
+)
 from handlers.people import Directory
 from handlers.views import message_view, ticket_card
-from store.models import ChatThread, Message, OutboxItem, Ticket
+from mailbridge.outgoing import OutgoingEmail
+from mailbridge.smtp import MailSender, SmtpPermanentError
+from store.blobs import BlobStore
+from store.models import ChatPost, ChatThread, Message, OutboxItem, Ticket
+from store.tickets import record_event
 from store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -26,10 +41,214 @@ logger = logging.getLogger(__name__)
 FIRST_RETRY_DELAY = timedelta(seconds=2)
 MAX_RETRY_DELAY = timedelta(minutes=10)
 BATCH_SIZE = 100
+# An email still not accepted after this many attempts (about a day with the
+# backoff above) is marked failed, so the agent learns of it.
+MAX_EMAIL_ATTEMPTS = 150
 
 
 class ThreadNotReady(Exception):
     """The ticket's card is not posted yet in this messenger, so its thread does not exist."""
+
+
+@dataclass
+class Dispatcher:
+    """Everything the outbox is delivered to, and what delivery needs to word and find things."""
+
+    session_factory: sessionmaker[Session]
+    messengers: Sequence[Messenger]
+    translator: Translator
+    directory: Directory | None = None
+    mail_sender: MailSender | None = None
+    blobs: BlobStore | None = None
+
+    def deliver_pending(self) -> int:
+        """Deliver every due outbox item; return how many were completed."""
+        with self.session_factory() as session:
+            due = session.scalars(
+                select(OutboxItem.id)
+                .where(OutboxItem.state == "pending", OutboxItem.next_attempt_at <= utcnow())
+                .order_by(OutboxItem.id)
+                .limit(BATCH_SIZE)
+            ).all()
+
+        completed = 0
+        for item_id in due:
+            with self.session_factory.begin() as session:
+                # Another worker delivering the same item holds its row lock, so this one
+                # skips it instead of delivering it a second time (SQLite has one writer).
+                item = session.get(OutboxItem, item_id, with_for_update={"skip_locked": True})
+                if item is None or item.state != "pending":
+                    continue
+                if self._deliver_item(session, item):
+                    completed += 1
+        return completed
+
+    def _deliver_item(self, session: Session, item: OutboxItem) -> bool:
+        if item.kind == SEND_EMAIL:
+            return self._send_email(session, item)
+
+        delivered_to = set(item.payload.get("delivered_to", []))
+        for messenger in self.messengers:
+            if messenger.name in delivered_to:
+                continue
+            try:
+                self._deliver_to(session, item, messenger)
+            except ThreadNotReady:
+                _postpone(item, "waiting for the ticket's card", count_attempt=False)
+                return False
+            except Exception as error:  # an adapter may fail in any way; the item is retried
+                logger.warning(
+                    "ticket %d: outbox item %d (%s) to %s failed: %s",
+                    item.ticket_id,
+                    item.id,
+                    item.kind,
+                    messenger.name,
+                    error,
+                )
+                retry_after = error.retry_after if isinstance(error, RateLimited) else None
+                _postpone(item, f"{type(error).__name__}: {error}", True, retry_after)
+                item.payload = {**item.payload, "delivered_to": sorted(delivered_to)}
+                return False
+            delivered_to.add(messenger.name)
+
+        item.payload = {**item.payload, "delivered_to": sorted(delivered_to)}
+        _finish(item, "done")
+        return True
+
+    def _deliver_to(self, session: Session, item: OutboxItem, messenger: Messenger) -> None:
+        if item.kind == NOTIFY_PERSON:
+            self._notify_person(item, messenger)
+            return
+
+        ticket = session.scalars(
+            select(Ticket)
+            .where(Ticket.id == item.ticket_id)
+            .options(selectinload(Ticket.messages).selectinload(Message.attachments))
+        ).one()
+        thread = _find_thread(session, ticket, messenger)
+
+        if item.kind == POST_TICKET:
+            if thread is None:
+                card = ticket_card(ticket, self.translator, _linked_ticket_number(session, ticket))
+                _remember_thread(session, ticket, messenger.post_ticket(card))
+            return
+
+        if item.kind == UPDATE_CARD:
+            if thread is not None:
+                card = ticket_card(ticket, self.translator, _linked_ticket_number(session, ticket))
+                messenger.update_ticket(thread, card)
+            return
+
+        if thread is None:
+            raise ThreadNotReady()
+        message = session.get(Message, item.message_row_id)
+        if message is None:
+            return
+        view = message_view(message, ticket.number, self.translator)
+
+        if item.kind == POST_MESSAGE:
+            post_id = messenger.post_in_thread(thread, view)
+            if post_id is not None:
+                _remember_post(session, message, messenger.name, thread, post_id)
+            return
+
+        if item.kind == UPDATE_POST:
+            post = _find_post(session, message, messenger.name)
+            if post is not None:
+                messenger.update_in_thread(thread, post.post_id, view)
+            return
+
+        raise ValueError(f"unknown outbox item kind {item.kind!r}")
+
+    def _notify_person(self, item: OutboxItem, messenger: Messenger) -> None:
+        """Send a direct message in the person's own language; skip a messenger they are not on."""
+        name = str(item.payload.get("person", ""))
+        person = self.directory.person(name) if self.directory is not None else None
+        user_id = name if messenger.name == "console" else None
+        if user_id is None and self.directory is not None:
+            user_id = self.directory.messenger_id(name, messenger.name)
+        if user_id is None:
+            return
+
+        reader = self.translator
+        if person is not None and person.locale:
+            reader = Translator(person.locale, self.translator.timezone.key)
+        params = dict(item.payload.get("params") or {})
+        messenger.notify_person(user_id, reader.gettext(str(item.payload.get("message")), **params))
+
+    def _send_email(self, session: Session, item: OutboxItem) -> bool:
+        message = session.get(Message, item.message_row_id)
+        if message is None or message.delivery_state == "sent":
+            _finish(item, "done")
+            return True
+        if self.mail_sender is None or self.blobs is None or message.raw_sha256 is None:
+            _postpone(item, "no mail sender is configured", count_attempt=False)
+            return False
+
+        email = OutgoingEmail(
+            message_id=message.message_id or "",
+            data=self.blobs.get(message.raw_sha256),
+            sender=str(item.payload.get("sender", "")),
+            recipients=tuple(item.payload.get("recipients", [])),
+            ticket_number=item.payload.get("ticket_number"),
+        )
+        ticket = session.get(Ticket, message.ticket_id)
+        try:
+            self.mail_sender.send(email)
+        except SmtpPermanentError as error:
+            return self._record_email_failure(session, item, message, ticket, str(error))
+        except Exception as error:  # temporary: the server or the network; retried
+            logger.warning(
+                "ticket %s: email %s not sent (attempt %d): %s",
+                email.ticket_number,
+                email.message_id,
+                item.attempts + 1,
+                error,
+            )
+            if item.attempts + 1 >= MAX_EMAIL_ATTEMPTS:
+                return self._record_email_failure(session, item, message, ticket, str(error))
+            _postpone(item, f"{type(error).__name__}: {error}", count_attempt=True)
+            return False
+
+        now = utcnow()
+        message.delivery_state = "sent"
+        message.delivered_at = now
+        message.delivery_error = None
+        if ticket is not None:
+            if ticket.first_response_at is None and message.kind == "agent_reply":
+                ticket.first_response_at = now
+            record_event(
+                session,
+                ticket,
+                message.author or "system",
+                "email_sent",
+                message_row_id=message.id,
+                message_id=message.message_id,
+            )
+            enqueue_post_update(session, ticket, message)
+        logger.info("ticket %s: email %s sent", email.ticket_number, email.message_id)
+        _finish(item, "done")
+        return True
+
+    def _record_email_failure(
+        self,
+        session: Session,
+        item: OutboxItem,
+        message: Message,
+        ticket: Ticket | None,
+        reason: str,
+    ) -> bool:
+        logger.warning("ticket %s: email %s failed: %s", item.ticket_id, message.message_id, reason)
+        message.delivery_state = "failed"
+        message.delivery_error = reason
+        if ticket is not None:
+            record_event(
+                session, ticket, "system", "email_failed", message_row_id=message.id, reason=reason
+            )
+            enqueue_post_update(session, ticket, message)
+        item.last_error = reason
+        _finish(item, "failed")
+        return True
 
 
 def deliver_pending(
@@ -38,124 +257,8 @@ def deliver_pending(
     translator: Translator,
     directory: Directory | None = None,
 ) -> int:
-    """Deliver every due outbox item; return how many were completed."""
-    completed = 0
-    with session_factory() as session:
-        due = session.scalars(
-            select(OutboxItem.id)
-            .where(OutboxItem.state == "pending", OutboxItem.next_attempt_at <= utcnow())
-            .order_by(OutboxItem.id)
-            .limit(BATCH_SIZE)
-        ).all()
-
-    for item_id in due:
-        with session_factory.begin() as session:
-            # Another worker delivering the same item holds its row lock, so this one
-            # skips it instead of posting it a second time (SQLite has one writer anyway).
-            item = session.get(OutboxItem, item_id, with_for_update={"skip_locked": True})
-            if item is None or item.state != "pending":
-                continue
-            if _deliver_item(session, item, messengers, translator, directory):
-                completed += 1
-    return completed
-
-
-def _deliver_item(
-    session: Session,
-    item: OutboxItem,
-    messengers: Sequence[Messenger],
-    translator: Translator,
-    directory: Directory | None,
-) -> bool:
-    delivered_to = set(item.payload.get("delivered_to", []))
-    for messenger in messengers:
-        if messenger.name in delivered_to:
-            continue
-        try:
-            _deliver_to(session, item, messenger, translator, directory)
-        except ThreadNotReady:
-            _postpone(item, "waiting for the ticket's card", count_attempt=False)
-            return False
-        except Exception as error:  # an adapter may fail in any way; the item is retried
-            logger.warning(
-                "ticket %d: outbox item %d (%s) to %s failed: %s",
-                item.ticket_id,
-                item.id,
-                item.kind,
-                messenger.name,
-                error,
-            )
-            _postpone(item, f"{type(error).__name__}: {error}", count_attempt=True)
-            item.payload = {**item.payload, "delivered_to": sorted(delivered_to)}
-            return False
-        delivered_to.add(messenger.name)
-
-    item.payload = {**item.payload, "delivered_to": sorted(delivered_to)}
-    item.state = "done"
-    item.done_at = utcnow()
-    return True
-
-
-def _deliver_to(
-    session: Session,
-    item: OutboxItem,
-    messenger: Messenger,
-    translator: Translator,
-    directory: Directory | None,
-) -> None:
-    if item.kind == NOTIFY_PERSON:
-        _notify_person(item, messenger, translator, directory)
-        return
-
-    ticket = session.scalars(
-        select(Ticket)
-        .where(Ticket.id == item.ticket_id)
-        .options(selectinload(Ticket.messages).selectinload(Message.attachments))
-    ).one()
-    thread = _find_thread(session, ticket, messenger)
-
-    if item.kind == POST_TICKET:
-        if thread is None:
-            linked_number = _linked_ticket_number(session, ticket)
-            thread = messenger.post_ticket(ticket_card(ticket, translator, linked_number))
-            _remember_thread(session, ticket, thread)
-        return
-
-    if item.kind == UPDATE_CARD:
-        if thread is not None:
-            linked_number = _linked_ticket_number(session, ticket)
-            messenger.update_ticket(thread, ticket_card(ticket, translator, linked_number))
-        return
-
-    if item.kind == POST_MESSAGE:
-        if thread is None:
-            raise ThreadNotReady()
-        message = session.get(Message, item.message_row_id)
-        if message is not None:
-            messenger.post_in_thread(thread, message_view(message, ticket.number, translator))
-        return
-
-    raise ValueError(f"unknown outbox item kind {item.kind!r}")
-
-
-def _notify_person(
-    item: OutboxItem, messenger: Messenger, translator: Translator, directory: Directory | None
-) -> None:
-    """Send a direct message in the person's own language; skip a messenger they are not on."""
-    name = str(item.payload.get("person", ""))
-    user_id = name if messenger.name == "console" else None
-    person = directory.person(name) if directory is not None else None
-    if directory is not None and user_id is None:
-        user_id = directory.messenger_id(name, messenger.name)
-    if user_id is None:
-        return
-
-    reader = translator
-    if person is not None and person.locale:
-        reader = Translator(person.locale, translator.timezone.key)
-    params = item.payload.get("params") or {}
-    text = reader.gettext(str(item.payload.get("message", "")), **dict(params))
-    messenger.notify_person(user_id, text)
+    """Deliver every due messenger item of the outbox; return how many were completed."""
+    return Dispatcher(session_factory, messengers, translator, directory).deliver_pending()
 
 
 def _find_thread(session: Session, ticket: Ticket, messenger: Messenger) -> ThreadRef | None:
@@ -181,6 +284,25 @@ def _remember_thread(session: Session, ticket: Ticket, thread: ThreadRef) -> Non
     session.flush()
 
 
+def _remember_post(
+    session: Session, message: Message, messenger: str, thread: ThreadRef, post_id: str
+) -> None:
+    session.add(
+        ChatPost(
+            message_row_id=message.id, messenger=messenger, chat_id=thread.chat_id, post_id=post_id
+        )
+    )
+    session.flush()
+
+
+def _find_post(session: Session, message: Message, messenger: str) -> ChatPost | None:
+    return session.scalars(
+        select(ChatPost).where(
+            ChatPost.message_row_id == message.id, ChatPost.messenger == messenger
+        )
+    ).first()
+
+
 def _linked_ticket_number(session: Session, ticket: Ticket) -> int | None:
     if ticket.linked_ticket_id is None:
         return None
@@ -188,9 +310,21 @@ def _linked_ticket_number(session: Session, ticket: Ticket) -> int | None:
     return linked.number if linked else None
 
 
-def _postpone(item: OutboxItem, reason: str, *, count_attempt: bool) -> None:
+def _postpone(
+    item: OutboxItem,
+    reason: str,
+    count_attempt: bool,
+    retry_after: float | None = None,
+) -> None:
     if count_attempt:
         item.attempts += 1
     delay = min(FIRST_RETRY_DELAY * (2 ** max(item.attempts - 1, 0)), MAX_RETRY_DELAY)
+    if retry_after is not None:
+        delay = timedelta(seconds=retry_after)
     item.next_attempt_at = utcnow() + delay
     item.last_error = reason
+
+
+def _finish(item: OutboxItem, state: str) -> None:
+    item.state = state
+    item.done_at = utcnow()

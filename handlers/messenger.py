@@ -33,6 +33,9 @@ class MessageView:
     at: datetime
     attachments: tuple[AttachmentView, ...] = ()
     notes: tuple[str, ...] = ()
+    row_id: int | None = None
+    delivery_state: str | None = None
+    delivery_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,14 @@ class ThreadRef:
     thread_id: str
 
 
+class RateLimited(Exception):
+    """The messenger asked us to wait `retry_after` seconds before the next call."""
+
+    def __init__(self, retry_after: float, detail: str = "") -> None:
+        super().__init__(f"rate limited for {retry_after:g} s {detail}".strip())
+        self.retry_after = retry_after
+
+
 class Messenger(Protocol):
     name: str
 
@@ -73,8 +84,12 @@ class Messenger(Protocol):
         """Show the card's new state in place."""
         ...
 
-    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
-        """Post a follow-up, reply or comment in the ticket's thread."""
+    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
+        """Post a follow-up, reply or comment in the ticket's thread; return the post's id."""
+        ...
+
+    def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
+        """Show a posted message's new state (an email's delivery) in place."""
         ...
 
     def notify_person(self, user_id: str, text: str) -> None:

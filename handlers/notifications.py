@@ -10,6 +10,8 @@ POST_TICKET = "post_ticket"
 POST_MESSAGE = "post_message"
 UPDATE_CARD = "update_card"
 NOTIFY_PERSON = "notify_person"
+UPDATE_POST = "update_post"
+SEND_EMAIL = "send_email"
 
 
 def enqueue_new_ticket(session: Session, ticket: Ticket, first_message: Message) -> None:
@@ -51,5 +53,24 @@ def enqueue_person_notice(
             kind=NOTIFY_PERSON,
             ticket_id=ticket.id,
             payload={"person": person, "message": message, "params": dict(params)},
+        )
+    )
+
+
+def enqueue_post_update(session: Session, ticket: Ticket, message: Message) -> None:
+    """Queue a redraw, in every thread, of the post that shows `message` (its delivery state)."""
+    session.add(OutboxItem(kind=UPDATE_POST, ticket_id=ticket.id, message_row_id=message.id))
+
+
+def enqueue_email(
+    session: Session, ticket: Ticket, message: Message, sender: str, recipients: list[str]
+) -> None:
+    """Queue sending the composed email stored for `message`, with its SMTP envelope."""
+    session.add(
+        OutboxItem(
+            kind=SEND_EMAIL,
+            ticket_id=ticket.id,
+            message_row_id=message.id,
+            payload={"sender": sender, "recipients": recipients, "ticket_number": ticket.number},
         )
     )

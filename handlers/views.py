@@ -27,6 +27,9 @@ def message_view(message: Message, ticket_number: int, translator: Translator) -
             for attachment in message.attachments
         ),
         notes=tuple(describe_note(note, translator) for note in message.notes),
+        row_id=message.id,
+        delivery_state=message.delivery_state,
+        delivery_error=message.delivery_error,
     )
 
 

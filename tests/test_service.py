@@ -126,8 +126,12 @@ class FlakyMessenger:
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
         self.posted.append(f"update {card.number}")
 
-    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> None:
+    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
         self.posted.append(f"message {message.ticket_number}")
+        return None
+
+    def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
+        self.posted.append(f"update of {post_id}")
 
     def notify_person(self, user_id: str, text: str) -> None:
         self.posted.append(f"notice {user_id}")
