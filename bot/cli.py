@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.console import ConsoleCommands, ConsoleMessenger, sanitize
-from bot.service import OutboxWorker, Service
+from bot.console import ConsoleCommands, sanitize
+from bot.service import Service
 from bot.settings import Settings
+from bot.wiring import WiringError, build_desk
 from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
-from handlers.dispatch import deliver_pending
 from handlers.i18n import Translator
 from handlers.intake import IntakeResult, IntakeSettings, ingest
 from handlers.note_texts import describe_note
@@ -40,6 +40,8 @@ NO_SOURCE_MESSAGE = (
     "or THREADDESK_MAILDIR, or list mailboxes in rules.yaml; to try threaddesk on sample "
     "mail, run `threaddesk demo`"
 )
+# The demo writes replies to files, so any address works; this one is the sample mail's.
+DEMO_SUPPORT_ADDRESS = "support@example.com"
 DEMO_MAIL_DIR = Path(__file__).parent / "demo_mail"
 TEXT_PREVIEW_CHARACTERS = 400
 
@@ -152,16 +154,21 @@ def run_demo(arguments: argparse.Namespace) -> int:
     settings = Settings(
         database_url=f"sqlite:///{workdir / 'threaddesk.db'}",
         data_dir=workdir / "data",
+        outbox_dir=workdir / "outbox",
         maildir=maildir,
     )
     rules = _load_rules_or_default(settings.rules)
+    if not rules.support_address:
+        rules = rules.model_copy(update={"support_address": DEMO_SUPPORT_ADDRESS})
     translator = Translator(rules.locale, rules.timezone)
     print(
         translator.gettext(
             "threaddesk demo: a fresh database and a sample mailbox in {folder}. Drop more "
-            ".eml files into {new} to see them arrive. Type help for the commands.",
+            ".eml files into {new} to see them arrive. Replies to customers are written to "
+            "{outbox}. Type help for the commands.",
             folder=workdir,
             new=maildir / "new",
+            outbox=settings.outbox_dir,
         ),
         flush=True,
     )
@@ -263,28 +270,39 @@ def _serve(
 ) -> int:
     if session_factory is None:
         _, session_factory = _open_database(settings)
-    translator = Translator(rules.locale, rules.timezone)
-    messenger = ConsoleMessenger(sys.stdout, translator)
-    outbox = OutboxWorker(session_factory, [messenger], translator)
+    try:
+        desk = build_desk(settings, rules, session_factory, sys.stdout)
+    except WiringError as error:
+        raise CommandError(str(error)) from error
     services = [
         Service(
             session_factory=session_factory,
             intake_settings=_intake_settings(settings, rules),
             source=source,
-            messengers=[messenger],
-            translator=translator,
-            on_stored=outbox.wake.set,
+            dispatcher=desk.dispatcher,
+            on_stored=desk.outbox.wake.set,
         )
         for source in sources
     ]
     stop = threading.Event()
-    commands = ConsoleCommands(session_factory, messenger, translator, on_quit=stop.set)
+    commands = ConsoleCommands(
+        session_factory,
+        desk.console,
+        desk.translator,
+        on_quit=stop.set,
+        actor=desk.console_actor,
+        reply_settings=desk.reply_settings,
+        on_change=desk.outbox.wake.set,
+    )
 
     if once:
         for service in services:
             service.take_new_mail()
-        deliver_pending(session_factory, [messenger], translator)
-        commands.run(sys.stdin)
+        desk.dispatcher.deliver_pending()
+        for line in sys.stdin:
+            if not commands.execute(line):
+                break
+            desk.dispatcher.deliver_pending()
         for source in sources:
             source.close()
         return 0
@@ -293,7 +311,7 @@ def _serve(
         threading.Thread(target=service.run, args=(stop,), name=f"intake {service.source.name}")
         for service in services
     ]
-    threads.append(threading.Thread(target=outbox.run, args=(stop,), name="outbox"))
+    threads.append(threading.Thread(target=desk.outbox.run, args=(stop,), name="outbox"))
     for thread in threads:
         thread.start()
     threading.Thread(target=commands.run, args=(sys.stdin,), daemon=True, name="console").start()
@@ -302,7 +320,7 @@ def _serve(
             pass
     except KeyboardInterrupt:
         stop.set()
-    outbox.wake.set()
+    desk.outbox.wake.set()
     for thread in threads:
         thread.join()
     return 0

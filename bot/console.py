@@ -12,10 +12,21 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.i18n import Translator
+from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.i18n import N_, Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
 from handlers.messenger import MessageView, ThreadRef, TicketCard
+from handlers.people import Actor
 from handlers.queue import list_open_tickets, load_ticket
+from handlers.replies import ReplySettings, send_reply
+from handlers.ticket_actions import (
+    Feedback,
+    add_note,
+    claim_ticket,
+    set_priority,
+    set_status,
+    unclaim_ticket,
+)
 from handlers.views import message_view, ticket_card
 
 logger = logging.getLogger(__name__)
@@ -25,6 +36,7 @@ logger = logging.getLogger(__name__)
 # and tab is shown as a visible replacement.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 PREVIEW_LINES = 12
+TICKET_ACTIONS = frozenset({"claim", "unclaim", "note", "reply", "status", "priority"})
 
 
 def sanitize(text: str) -> str:
@@ -182,7 +194,11 @@ def _kind_label(kind: str) -> str:
 
 
 class ConsoleCommands:
-    """The commands typed at the console: `list`, `show N`, `help` and `quit`."""
+    """The commands typed at the console: `list`, `show N`, `help`, `quit` and the ticket actions.
+
+    Ticket actions (claim, unclaim, note, reply, status, priority) take the
+    words of `/desk` and run as `actor`.
+    """
 
     def __init__(
         self,
@@ -190,11 +206,17 @@ class ConsoleCommands:
         messenger: ConsoleMessenger,
         translator: Translator,
         on_quit: Callable[[], None],
+        actor: Actor | None = None,
+        reply_settings: ReplySettings | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.messenger = messenger
         self.t = translator
         self.on_quit = on_quit
+        self.actor = actor
+        self.reply_settings = reply_settings
+        self.on_change = on_change
 
     def run(self, input_stream: TextIO) -> None:
         """Read commands until the stream ends or `quit` is typed."""
@@ -218,6 +240,8 @@ class ConsoleCommands:
             self.messenger.write(self._show(int(arguments[0].lstrip("#"))))
         elif command == "help":
             self.messenger.write(self._help())
+        elif command in TICKET_ACTIONS and self.actor is not None:
+            self.messenger.write(self._act(line))
         else:
             self.messenger.write(
                 self.t.gettext(
@@ -226,6 +250,36 @@ class ConsoleCommands:
                 )
             )
         return True
+
+    def _act(self, line: str) -> str:
+        assert self.actor is not None
+        try:
+            command = parse_command(line)
+        except CommandSyntaxError as error:
+            return self.t.gettext(error.message, **error.params)
+        assert command.ticket_number is not None
+
+        feedback = self._run_action(command, self.actor, command.ticket_number)
+        if feedback.ok and self.on_change is not None:
+            self.on_change()
+        return feedback.render(self.t)
+
+    def _run_action(self, command: DeskCommand, actor: Actor, number: int) -> Feedback:
+        if command.name == "claim":
+            return claim_ticket(self.session_factory, actor, number)
+        if command.name == "unclaim":
+            return unclaim_ticket(self.session_factory, actor, number)
+        if command.name == "note":
+            return add_note(self.session_factory, actor, number, command.text or "", "console")
+        if command.name == "status":
+            return set_status(self.session_factory, actor, number, command.status or "")
+        if command.name == "priority":
+            return set_priority(self.session_factory, actor, number, command.priority or "")
+        if self.reply_settings is None or command.template is not None:
+            return Feedback(N_("Replies with templates are not available here yet."), ok=False)
+        return send_reply(
+            self.session_factory, self.reply_settings, actor, number, command.text or "", "console"
+        )
 
     def _list(self) -> str:
         with self.session_factory() as session:
@@ -261,6 +315,10 @@ class ConsoleCommands:
                     "list      open tickets, highest priority and longest waiting first"
                 ),
                 self.t.gettext("show N    ticket N with all its messages"),
+                self.t.gettext("claim N, unclaim N      take or release ticket N"),
+                self.t.gettext("reply N TEXT            email TEXT to ticket N's customer"),
+                self.t.gettext("note N TEXT             internal comment on ticket N"),
+                self.t.gettext("status N STATUS, priority N PRIORITY   change them"),
                 self.t.gettext("help      this list"),
                 self.t.gettext("quit      stop threaddesk"),
             ]

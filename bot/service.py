@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.dispatch import deliver_pending
-from handlers.i18n import Translator
+from handlers.dispatch import Dispatcher
 from handlers.intake import BatchIntakeError, IntakeResult, IntakeSettings, ingest, ingest_batch
-from handlers.messenger import Messenger
 from mailbridge.poller import run_polling
 from mailbridge.sources import IncomingMail, MailSource
 
@@ -33,8 +31,7 @@ class Service:
     session_factory: sessionmaker[Session]
     intake_settings: IntakeSettings
     source: MailSource
-    messengers: Sequence[Messenger]
-    translator: Translator
+    dispatcher: Dispatcher
     on_result: Callable[[IntakeResult], None] | None = None
     on_stored: Callable[[], None] | None = None
 
@@ -78,7 +75,7 @@ class Service:
     def poll_once(self) -> list[IntakeResult]:
         """Take in everything new at the source, then deliver what is due in the outbox."""
         results = self.take_new_mail()
-        deliver_pending(self.session_factory, self.messengers, self.translator)
+        self.dispatcher.deliver_pending()
         return results
 
     def run(self, stop: threading.Event) -> None:
@@ -95,15 +92,13 @@ class Service:
 class OutboxWorker:
     """Deliver the outbox to the messengers: on a wake-up after new mail, and every few seconds."""
 
-    session_factory: sessionmaker[Session]
-    messengers: Sequence[Messenger]
-    translator: Translator
+    dispatcher: Dispatcher
     wake: threading.Event = field(default_factory=threading.Event)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                deliver_pending(self.session_factory, self.messengers, self.translator)
+                self.dispatcher.deliver_pending()
             except Exception:
                 logger.exception("outbox: delivery round failed; retrying")
             self.wake.wait(OUTBOX_INTERVAL_SECONDS)

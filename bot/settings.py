@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = None
     maildir: Path | None = None
     smtp_url: str | None = None
+    outbox_dir: Path = Field(
+        default=Path("outbox"),
+        description="folder that replies are written to as .eml files when no SMTP is set",
+    )
     smtp_password: SecretStr | None = None
     from_address: str | None = Field(
         default=None, validation_alias=AliasChoices("THREADDESK_FROM", "from_address")

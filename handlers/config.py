@@ -61,6 +61,7 @@ class Rules(BaseModel):
     locale: Literal["en", "ru"] = "en"
     timezone: str = "UTC"
     support_address: str = ""
+    support_name: str = ""
     reply_marker: str = "!reply"
     undo_seconds: int = 10
     agents: list[Person] = Field(default_factory=list)

@@ -145,3 +145,17 @@ def test_demo_in_russian(tmp_path: Path, locale: str) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "Клиент:" in result.stdout
+
+
+def test_demo_reply_written(tmp_path: Path) -> None:
+    commands = "claim 1\nreply 1 Please check the spam folder.\nnote 1 gateway checked\nshow 1\n"
+
+    result = run_threaddesk(["demo", "--once"], cwd=tmp_path, stdin=commands)
+
+    assert result.returncode == 0, result.stderr
+    assert "You claimed ticket #1." in result.stdout
+    assert "Reply to ticket #1 queued for sending." in result.stdout
+    assert "↳ #1 reply from console <support@example.com> [queued]" in result.stdout
+    assert "↳ #1 reply from console <support@example.com>: sent" in result.stdout
+    assert "Comment added to ticket #1." in result.stdout
+    assert not (tmp_path / "outbox").exists()

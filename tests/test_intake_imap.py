@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleMessenger
 from bot.service import Service
+from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
 from handlers.intake import IntakeSettings
 from mailbridge.imap import ImapSource
@@ -64,8 +65,9 @@ class Desk:
                 own_addresses=frozenset({"support@helpdesk.example.com"}),
             ),
             source=self.source,
-            messengers=[ConsoleMessenger(self.output, translator)],
-            translator=translator,
+            dispatcher=Dispatcher(
+                self.session_factory, [ConsoleMessenger(self.output, translator)], translator
+            ),
         )
 
     def poll(self) -> list[str]:

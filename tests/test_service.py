@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleMessenger
 from bot.service import Service
-from handlers.dispatch import deliver_pending
+from handlers.dispatch import Dispatcher, deliver_pending
 from handlers.i18n import Translator
 from handlers.intake import IntakeSettings, ingest
 from handlers.messenger import MessageView, ThreadRef, TicketCard
@@ -47,8 +47,7 @@ def make_service(
             blobs=BlobStore(tmp_path / "data"), max_attachment_bytes=1 << 20
         ),
         source=source,
-        messengers=[ConsoleMessenger(output, translator)],
-        translator=translator,
+        dispatcher=Dispatcher(session_factory, [ConsoleMessenger(output, translator)], translator),
     )
 
 
@@ -141,7 +140,7 @@ def test_outbox_retries_in_order(session_factory: sessionmaker[Session], tmp_pat
     source = make_maildir(tmp_path / "Maildir", ["01-sms-code.eml", "04-sms-code-follow-up.eml"])
     messenger = FlakyMessenger()
     service = make_service(session_factory, source, tmp_path, io.StringIO())
-    service.messengers = [messenger]
+    service.dispatcher = Dispatcher(session_factory, [messenger], Translator("en"))
     translator = Translator("en")
 
     service.poll_once()
