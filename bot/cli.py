@@ -8,11 +8,13 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleCommands, sanitize
@@ -23,6 +25,7 @@ from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
 from handlers.i18n import Translator
 from handlers.intake import IntakeResult, IntakeSettings, ingest
 from handlers.note_texts import describe_note
+from mailbridge.errors import MailbridgeError
 from mailbridge.maildir import MaildirSource
 from mailbridge.sources import IncomingMail, MailSource
 from store.blobs import BlobStore
@@ -31,6 +34,7 @@ from store.db import is_schema_current, make_engine, make_session_factory, upgra
 logger = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 # Seconds between checks of a mailbox that cannot announce new mail (IMAP
 # without IDLE, or a Maildir), unless THREADDESK_POLL_INTERVAL says otherwise.
 IMAP_POLL_INTERVAL = 60.0
@@ -61,10 +65,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"threaddesk: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ValidationError as error:
-        print(f"threaddesk: invalid setting: {error}", file=sys.stderr)
+        for problem in error.errors():
+            name = "THREADDESK_" + "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"threaddesk: invalid setting {name}: {problem['msg']}", file=sys.stderr)
         return EXIT_USAGE
+    except (SQLAlchemyError, MailbridgeError) as error:
+        print(f"threaddesk: {describe_failure(error)}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+
+
+def describe_failure(error: Exception) -> str:
+    """Word a failure of the database or a mail server for the person at the terminal."""
+    if isinstance(error, ArgumentError | NoSuchModuleError):
+        return (
+            f"invalid THREADDESK_DATABASE_URL: {error}; expected e.g. sqlite:///threaddesk.db "
+            "or postgresql+psycopg://user@host/database"
+        )
+    if isinstance(error, DBAPIError):
+        detail = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        return f"cannot use the database of THREADDESK_DATABASE_URL: {detail}"
+    return str(error)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -183,9 +205,12 @@ def run_demo(arguments: argparse.Namespace) -> int:
 def _copy_sample_maildir(target: Path) -> Path:
     for folder in ("new", "cur", "tmp"):
         (target / folder).mkdir(parents=True, exist_ok=True)
+    delivered = time.time() - 3600
     for index, sample in enumerate(sorted(DEMO_MAIL_DIR.glob("*.eml"))):
-        name = f"{1_700_000_000 + index}.demo{index:03d}.threaddesk"
-        (target / "new" / name).write_bytes(sample.read_bytes())
+        copy = target / "new" / f"{1_700_000_000 + index}.demo{index:03d}.threaddesk"
+        copy.write_bytes(sample.read_bytes())
+        # Delivered an hour ago, one second apart, in file order.
+        os.utime(copy, (delivered + index, delivered + index))
     return target
 
 
@@ -194,6 +219,8 @@ def run_service(arguments: argparse.Namespace) -> int:
     rules = _load_rules_or_default(settings.rules)
     if not (settings.imap_url or settings.maildir or rules.mailboxes):
         raise CommandError(NO_SOURCE_MESSAGE)
+    for folder in _maildir_folders(settings, rules):
+        _maildir_source(settings, folder)  # a wrong path is reported before a database is made
     _, session_factory = _open_database(settings)
     sources = mail_sources(settings, rules, session_factory)
     return _serve(settings, rules, sources, once=arguments.once, session_factory=session_factory)
@@ -215,6 +242,11 @@ def mail_sources(
     if not sources:
         raise CommandError(NO_SOURCE_MESSAGE)
     return sources
+
+
+def _maildir_folders(settings: Settings, rules: Rules) -> list[Path]:
+    folders = [Path(mailbox.maildir) for mailbox in rules.mailboxes if mailbox.maildir]
+    return [settings.maildir, *folders] if settings.maildir else folders
 
 
 def _configured_source(

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -33,10 +33,11 @@ class Settings(BaseSettings):
     )
     http_port: int = 3000
     ca_file: Path | None = None
-    max_message_bytes: int = 50 * MIB
-    max_attachment_bytes: int = 25 * MIB
+    max_message_bytes: int = Field(default=50 * MIB, gt=0)
+    max_attachment_bytes: int = Field(default=25 * MIB, gt=0)
     poll_interval: float | None = Field(
         default=None,
+        gt=0,
         description="seconds between checks of a mailbox without IMAP IDLE; "
         "by default 60 for IMAP and 5 for a Maildir",
     )
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL")
     )
+
+    @field_validator("maildir", "imap_url", "smtp_url", "ca_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """Read an empty variable (THREADDESK_MAILDIR=) as not set, not as the current folder."""
+        return None if value == "" else value
 
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -108,6 +108,7 @@ class SelectedFolder:
     uidnext: int | None
     allows_keywords: bool
     permanent_flags: frozenset[str]
+    exists: int = 0
 
 
 class ImapSource:
@@ -289,6 +290,7 @@ class ImapSource:
             uidnext=int(uidnext) if uidnext is not None else None,
             allows_keywords="\\*" in permanent_flags,
             permanent_flags=permanent_flags,
+            exists=int(response.get(b"EXISTS", 0)),
         )
         return self._selected
 
@@ -434,13 +436,26 @@ class ImapSource:
         selected = self._selected or self._select()
         if self._considered is None:
             return False
+        # A server may announce new mail with an untagged EXISTS on any command,
+        # and then not again during IDLE; NOOP collects such announcements. The
+        # EXISTS that SELECT itself returned is dropped first: it is no news.
+        _take_exists_announcement(self._connection(), selected.exists)
+        _, responses = self._connection().noop()
+        if _announces_mail(responses):
+            return True
         uidvalidity, uidnext = self._considered
         if selected.uidvalidity != uidvalidity:
             return True
         if uidnext is None:
-            return False
+            # Some servers (pymap among them) send no UIDNEXT on SELECT; the stored
+            # watermark tells which UIDs were already taken.
+            with self._session_factory() as session:
+                state = load_state(session, self.name)
+            uidnext = (state.last_uid if state is not None else 0) + 1
         found = self._connection().search(["UID", f"{uidnext}:*"])
-        return any(uid >= uidnext for uid in found)
+        return any(uid >= uidnext for uid in found) or _take_exists_announcement(
+            self._connection(), selected.exists
+        )
 
     def _supports_idle(self) -> bool:
         return bool(self._connection().has_capability("IDLE"))
@@ -465,6 +480,25 @@ class ImapSource:
                     return
         finally:
             client.idle_done()
+
+
+def _take_exists_announcement(client: IMAPClient, known_count: int) -> bool:
+    """Return True when a command's untagged EXISTS reported more messages than `known_count`.
+
+    A server may answer a command with an untagged EXISTS for mail that
+    arrived meanwhile, and then not announce it again during IDLE. imapclient
+    discards those responses, but the stdlib imaplib connection underneath
+    keeps them in `untagged_responses` until someone takes them.
+    """
+    untagged = client._imap.untagged_responses
+    counts = untagged.pop("EXISTS", None) or []
+    untagged.pop("RECENT", None)
+    return any(_as_count(count) > known_count for count in counts)
+
+
+def _as_count(value: object) -> int:
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    return int(text) if text.isdigit() else 0
 
 
 def _read_past_idle_check(client: IMAPClient) -> bool:

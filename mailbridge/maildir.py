@@ -11,6 +11,7 @@ reads, since a client would move new mail to `cur/` first.
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,25 +20,39 @@ from mailbridge.sources import IncomingMail
 
 logger = logging.getLogger(__name__)
 
+# A file in new/ changed more recently than this is left for the next poll. A
+# delivery agent writes in tmp/ and renames the finished file into new/, but a
+# person copying a file straight into new/ creates it empty and fills it.
+SETTLE_SECONDS = 2.0
+
 
 class MaildirSource:
-    def __init__(self, root: Path, poll_interval: float = 5.0) -> None:
+    def __init__(
+        self, root: Path, poll_interval: float = 5.0, settle_seconds: float = SETTLE_SECONDS
+    ) -> None:
         self.root = root
         self.name = f"maildir:{root}"
         self.poll_interval = poll_interval
+        self.settle_seconds = settle_seconds
         self._stopping = threading.Event()
+        if not root.is_dir():
+            raise ValueError(f"Maildir {root} does not exist or is not a folder")
         for folder in ("new", "cur", "tmp"):
             if not (root / folder).is_dir():
                 raise ValueError(f"{root} is not a Maildir: its {folder}/ folder is missing")
 
     def fetch_new(self) -> Iterator[IncomingMail]:
-        """Yield each message in `new/`, oldest delivery first."""
+        """Yield each message in `new/`, oldest delivery first, once it has stopped changing."""
+        settled_before = time.time() - self.settle_seconds
         for path in sorted(self._new_files(), key=_delivery_order):
             try:
+                modified = path.stat().st_mtime
+                if modified > settled_before:
+                    continue  # may still be being written: taken on a later poll
                 raw = path.read_bytes()
-                delivered = datetime.fromtimestamp(path.stat().st_mtime, UTC)
             except FileNotFoundError:
                 continue  # taken by another reader between listing and reading
+            delivered = datetime.fromtimestamp(modified, UTC)
             yield IncomingMail(
                 raw=raw, mailbox=self.name, received_at=delivered, source_ref=path.name
             )

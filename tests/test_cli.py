@@ -125,7 +125,7 @@ def test_rules_check_reports_line(tmp_path: Path) -> None:
     result = run_threaddesk(["rules", "check", str(broken)], cwd=tmp_path)
 
     assert result.returncode == 2
-    assert "line 4" in result.stderr
+    assert f"{broken}:4:11" in result.stderr
 
 
 def test_rules_check_example(tmp_path: Path) -> None:
@@ -159,3 +159,40 @@ def test_demo_reply_written(tmp_path: Path) -> None:
     assert "↳ #1 reply from console <support@example.com>: sent" in result.stdout
     assert "Comment added to ticket #1." in result.stdout
     assert not (tmp_path / "outbox").exists()
+
+
+def test_rules_errors_name_lines(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "locale: en\nsupport_adress: x@example.com\nagents:\n  - name: Sveta\n"
+        "    telegram: abc\ntimezone: Mars/Olympus\n",
+        encoding="utf-8",
+    )
+
+    result = run_threaddesk(["rules", "check", str(rules)], cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert f"{rules}:2:1: support_adress: Extra inputs are not permitted" in result.stderr
+    assert f"{rules}:5:5: agents.0.telegram:" in result.stderr
+    assert f"{rules}:6:1: timezone:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rules_repeated_key(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("locale: en\nlocale: ru\n", encoding="utf-8")
+
+    result = run_threaddesk(["rules", "check", str(rules)], cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert f"{rules}:2:1: locale: repeated key" in result.stderr
+
+
+def test_rules_not_utf8(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_bytes("locale: ru\n# Правила\n".encode("cp1251"))
+
+    result = run_threaddesk(["rules", "check", str(rules)], cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "not valid UTF-8" in result.stderr

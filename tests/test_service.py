@@ -31,7 +31,7 @@ def make_maildir(root: Path, files: list[str]) -> MaildirSource:
         (root / "new" / f"{1700000000 + index}.{index}.test").write_bytes(
             (DEMO_MAIL / name).read_bytes()
         )
-    return MaildirSource(root, poll_interval=0.01)
+    return MaildirSource(root, poll_interval=0.01, settle_seconds=0)
 
 
 def make_service(
