@@ -346,6 +346,8 @@ def _serve(
     threads.append(threading.Thread(target=desk.outbox.run, args=(stop,), name="outbox"))
     for thread in threads:
         thread.start()
+    if desk.slack is not None:
+        desk.slack.start(settings)
     threading.Thread(target=commands.run, args=(sys.stdin,), daemon=True, name="console").start()
     try:
         while not stop.wait(1.0):
@@ -353,6 +355,8 @@ def _serve(
     except KeyboardInterrupt:
         stop.set()
     desk.outbox.wake.set()
+    if desk.slack is not None:
+        desk.slack.stop()
     for thread in threads:
         thread.join()
     return 0

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("THREADDESK_FROM", "from_address")
     )
     http_port: int = 3000
+    http_host: str = Field(default="0.0.0.0", description="address the HTTP endpoint listens on")
     ca_file: Path | None = None
     max_message_bytes: int = Field(default=50 * MIB, gt=0)
     max_attachment_bytes: int = Field(default=25 * MIB, gt=0)

@@ -5,11 +5,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleMessenger
 from bot.service import OutboxWorker
 from bot.settings import Settings
+from bot.slack.app import SlackCredentials, build_slack_app
+from bot.slack.context import SlackDesk
+from bot.slack.messenger import SlackMessenger
+from bot.slack.server import SlackHttpServer, start_socket_mode
 from handlers.config import Rules
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
@@ -42,6 +49,33 @@ class Desk:
     outbox: OutboxWorker
     reply_settings: ReplySettings
     console_actor: Actor
+    slack: "SlackParts | None" = None
+
+
+@dataclass
+class SlackParts:
+    """The Slack app and what must be stopped with it."""
+
+    app: App
+    listeners: SlackDesk
+    http: SlackHttpServer | None = None
+    socket: SocketModeHandler | None = None
+
+    def start(self, settings: Settings) -> None:
+        if settings.slack_app_token is not None:
+            self.socket = start_socket_mode(self.app, settings.slack_app_token.get_secret_value())
+            return
+        self.http = SlackHttpServer(self.app, settings.http_port, host=settings.http_host)
+        self.http.start()
+        logger.info("slack: serving /slack/events and /healthz on port %d", self.http.port)
+
+    def stop(self) -> None:
+        if self.socket is not None:
+            self.socket.close()  # type: ignore[no-untyped-call]
+        if self.http is not None:
+            self.http.stop()
+        self.listeners.pending.close()
+        self.listeners.executor.shutdown(wait=False)
 
 
 def build_desk(
@@ -54,12 +88,13 @@ def build_desk(
     directory = Directory(rules)
     blobs = BlobStore(settings.data_dir)
     console = ConsoleMessenger(output, translator)
-    messengers: list[Messenger] = [console]
+    slack_messenger = _slack_messenger(settings, rules, translator)
+    messengers: list[Messenger] = [slack_messenger] if slack_messenger else [console]
     dispatcher = Dispatcher(
         session_factory, messengers, translator, directory, mail_sender(settings), blobs
     )
     support_address = settings.from_address or rules.support_address
-    return Desk(
+    desk = Desk(
         session_factory=session_factory,
         rules=rules,
         translator=translator,
@@ -75,6 +110,46 @@ def build_desk(
         ),
         console_actor=console_actor(rules),
     )
+    if slack_messenger is not None:
+        desk.slack = _slack_parts(settings, desk)
+    return desk
+
+
+def _slack_messenger(
+    settings: Settings, rules: Rules, translator: Translator
+) -> SlackMessenger | None:
+    if settings.slack_bot_token is None:
+        return None
+    if not rules.slack.support_channel:
+        raise WiringError(
+            "SLACK_BOT_TOKEN is set but rules.yaml names no slack.support_channel to post in"
+        )
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        raise WiringError(
+            "set SLACK_SIGNING_SECRET to serve Slack over HTTP, or SLACK_APP_TOKEN for Socket Mode"
+        )
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    return SlackMessenger(client, rules.slack.support_channel, translator)
+
+
+def _slack_parts(settings: Settings, desk: Desk) -> SlackParts:
+    assert settings.slack_bot_token is not None
+    secret = settings.slack_signing_secret
+    credentials = SlackCredentials(
+        settings.slack_bot_token.get_secret_value(), secret.get_secret_value() if secret else ""
+    )
+    app, listeners = build_slack_app(
+        credentials,
+        desk.session_factory,
+        desk.directory,
+        desk.rules,
+        desk.reply_settings,
+        desk.outbox.wake.set,
+        api_url=settings.slack_api_url,
+    )
+    return SlackParts(app, listeners)
 
 
 def mail_sender(settings: Settings) -> MailSender:

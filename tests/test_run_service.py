@@ -133,7 +133,7 @@ def test_imap_mail_after_reconnect(imap_server: PymapServer, tmp_path: Path) -> 
 
         imap_server.drop()
         imap_server.resume()
-        desk.wait_for_log("IDLE failed")
+        desk.wait_for_log("retrying in")
         imap_server.append(case_file("003"))
         desk.wait_for("Не приходит СМС с кодом")
         returncode, stderr = desk.quit()

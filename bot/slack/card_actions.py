@@ -1,0 +1,181 @@
+"""The controls on a ticket's card: Claim, Take over, Reply, Status, Priority and Customer.
+
+Each listener acknowledges first and then does the work, because Slack
+expects the acknowledgement within 3 seconds whatever the database is doing.
+The Reply button opens its modal right after the acknowledgement, while the
+trigger id is still valid, and only then looks anything up.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.slack.answers import Answer, ephemeral_answer
+from bot.slack.blocks import (
+    CLAIM,
+    CUSTOMER,
+    REPLY,
+    SET_PRIORITY,
+    SET_STATUS,
+    TAKE_OVER,
+)
+from bot.slack.context import SlackDesk
+from bot.slack.reply_modal import reply_modal
+from handlers.i18n import Translator
+from handlers.people import Actor
+from handlers.queue import load_ticket
+from handlers.ticket_actions import (
+    Feedback,
+    claim_ticket,
+    refusal_for_stranger,
+    set_priority,
+    set_status,
+    take_over_ticket,
+)
+from store.models import Direction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Click:
+    """One click on a card: who, where, on which ticket, with the control's value."""
+
+    user_id: str
+    channel: str
+    number: int
+    value: dict[str, Any]
+    answer: Answer
+    translator: Translator
+    actor: Actor | None
+
+
+def register_card_actions(app: App, desk: SlackDesk) -> None:
+    """Add the listeners of the card's controls to `app`."""
+
+    @app.action(CLAIM)
+    def on_claim(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = read_click(desk, body)
+        if _refuse_stranger(click):
+            return
+        assert click.actor is not None
+        feedback = claim_ticket(desk.session_factory, click.actor, click.number)
+        _answer_unless_done(click, feedback)
+        desk.after(feedback)
+
+    @app.action(TAKE_OVER)
+    def on_take_over(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = read_click(desk, body)
+        if _refuse_stranger(click):
+            return
+        assert click.actor is not None
+        owner = click.value.get("owner")
+        feedback = take_over_ticket(desk.session_factory, click.actor, click.number, owner)
+        click.answer(feedback.render(click.translator))
+        desk.after(feedback)
+
+    @app.action(REPLY)
+    def on_reply(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        click = read_click(desk, body)
+        if _refuse_stranger(click):
+            return
+        assert click.actor is not None
+        if not click.actor.works_tickets:
+            click.answer(click.translator.gettext("Only support agents can write to customers."))
+            return
+        view = reply_modal(click.number, click.channel, click.translator)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+        logger.info("ticket #%d: reply modal opened for %s", click.number, click.user_id)
+
+    @app.action(SET_STATUS)
+    def on_status(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = read_click(desk, body)
+        if _refuse_stranger(click):
+            return
+        assert click.actor is not None
+        status = str(click.value.get("status", ""))
+        feedback = set_status(desk.session_factory, click.actor, click.number, status)
+        _answer_unless_done(click, feedback)
+        desk.after(feedback)
+
+    @app.action(SET_PRIORITY)
+    def on_priority(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = read_click(desk, body)
+        if _refuse_stranger(click):
+            return
+        assert click.actor is not None
+        priority = str(click.value.get("priority", ""))
+        feedback = set_priority(desk.session_factory, click.actor, click.number, priority)
+        _answer_unless_done(click, feedback)
+        desk.after(feedback)
+
+    @app.action(CUSTOMER)
+    def on_customer(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        click = read_click(desk, body)
+        if _refuse_stranger(click):
+            return
+        click.answer(customer_summary(desk, click.number, click.translator))
+
+
+def read_click(desk: SlackDesk, body: dict[str, Any]) -> Click:
+    """Read who clicked which control of which ticket's card."""
+    action = body["actions"][0]
+    raw_value = action.get("value") or action.get("selected_option", {}).get("value", "{}")
+    value = json.loads(raw_value)
+    user_id = body["user"]["id"]
+    channel = body["channel"]["id"]
+    return Click(
+        user_id=user_id,
+        channel=channel,
+        number=int(value["ticket"]),
+        value=value,
+        answer=ephemeral_answer(desk.people, channel, user_id),
+        translator=desk.people.translator(user_id),
+        actor=desk.people.actor(user_id),
+    )
+
+
+def customer_summary(desk: SlackDesk, number: int, t: Translator) -> str:
+    """Describe a ticket's customer: name and addresses, and the ticket's emails so far."""
+    with desk.session_factory() as session:
+        ticket = load_ticket(session, number)
+        if ticket is None:
+            return t.gettext("Ticket #{number} not found.", number=number)
+        addresses = ", ".join(address.address for address in ticket.customer.addresses)
+        customer = f"{ticket.customer.name} <{addresses}>" if ticket.customer.name else addresses
+        emails = sum(1 for message in ticket.messages if message.direction == Direction.INBOUND)
+        replies = sum(1 for message in ticket.messages if message.direction == Direction.OUTBOUND)
+        lines = [
+            t.gettext("Customer: {customer}", customer=customer),
+            t.gettext("Received: {time}", time=t.datetime(ticket.created_at)),
+            t.gettext(
+                "Emails from the customer: {emails}. Replies sent: {replies}.",
+                emails=emails,
+                replies=replies,
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def _refuse_stranger(click: Click) -> bool:
+    if click.actor is not None:
+        return False
+    logger.info("ticket #%d: click by %s, who is not in rules.yaml", click.number, click.user_id)
+    click.answer(refusal_for_stranger().render(click.translator))
+    return True
+
+
+def _answer_unless_done(click: Click, feedback: Feedback) -> None:
+    """Tell the person why nothing changed; a change shows on the card itself."""
+    if not feedback.ok:
+        click.answer(feedback.render(click.translator))

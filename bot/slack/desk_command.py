@@ -1,0 +1,144 @@
+"""The `/desk` slash command: parse the words, run the use case, answer the person privately."""
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.slack.answers import Answer, response_url_answer
+from bot.slack.card_actions import customer_summary
+from bot.slack.context import SlackDesk
+from bot.slack.typed_replies import hold_typed_reply
+from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.i18n import Translator
+from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
+from handlers.people import Actor
+from handlers.queue import list_open_tickets
+from handlers.ticket_actions import (
+    Feedback,
+    add_note,
+    claim_ticket,
+    refusal_for_stranger,
+    set_priority,
+    set_status,
+    unclaim_ticket,
+)
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "/desk"
+
+
+def register_desk_command(app: App, desk: SlackDesk) -> None:
+    """Add the listener of `/desk` to `app`."""
+
+    @app.command(COMMAND)
+    def on_desk(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user_id = command["user_id"]
+        t = desk.people.translator(user_id)
+        answer = response_url_answer(respond, user_id)
+        try:
+            parsed = parse_command(command.get("text") or "")
+        except CommandSyntaxError as error:
+            answer(t.gettext(error.message, **error.params))
+            return
+        if parsed.name == "help":
+            answer(help_text(t, desk.rules.reply_marker))
+            return
+
+        actor = desk.people.actor(user_id)
+        if actor is None:
+            logger.info("/desk %s by %s, who is not in rules.yaml", parsed.name, user_id)
+            answer(refusal_for_stranger().render(t))
+            return
+        run_command(desk, actor, parsed, answer, t)
+
+
+def run_command(
+    desk: SlackDesk, actor: Actor, command: DeskCommand, answer: Answer, t: Translator
+) -> None:
+    """Run one parsed command as `actor` and answer with its outcome."""
+    number = command.ticket_number
+    if command.name == "list":
+        answer(open_tickets_text(desk, command.argument, t))
+        return
+    if command.name == "customer":
+        if number is None:
+            answer(
+                t.gettext("Look-up by email address is not available yet; give a ticket number.")
+            )
+            return
+        answer(customer_summary(desk, number, t))
+        return
+    if command.name in ("ask", "stats") or number is None:
+        answer(t.gettext("/desk {name} is not available yet.", name=command.name))
+        return
+    if command.name == "reply":
+        if command.template is not None:
+            answer(t.gettext("Replies with templates are not available here yet."))
+            return
+        hold_typed_reply(desk, actor, number, command.text or "", answer, t)
+        return
+
+    feedback = run_ticket_action(desk, actor, command, number)
+    logger.info(
+        "ticket #%d: /desk %s by %s: %s", number, command.name, actor.name, feedback.message
+    )
+    answer(feedback.render(t))
+    desk.after(feedback)
+
+
+def run_ticket_action(desk: SlackDesk, actor: Actor, command: DeskCommand, number: int) -> Feedback:
+    if command.name == "claim":
+        return claim_ticket(desk.session_factory, actor, number)
+    if command.name == "unclaim":
+        return unclaim_ticket(desk.session_factory, actor, number)
+    if command.name == "status":
+        return set_status(desk.session_factory, actor, number, command.status or "")
+    if command.name == "priority":
+        return set_priority(desk.session_factory, actor, number, command.priority or "")
+    # A note typed with /desk is not in the thread yet, so it is posted there too.
+    return add_note(desk.session_factory, actor, number, command.text or "")
+
+
+def open_tickets_text(desk: SlackDesk, argument: str | None, t: Translator) -> str:
+    """List the open tickets, highest priority and longest waiting first."""
+    lines = []
+    if argument:
+        lines.append(t.gettext("Filters are not available yet; here are all open tickets."))
+    with desk.session_factory() as session:
+        for ticket in list_open_tickets(session):
+            lines.append(
+                t.gettext(
+                    "#{number} [{status} · {priority}] {subject}",
+                    number=ticket.number,
+                    status=t.gettext(STATUS_LABELS.get(ticket.status, ticket.status)),
+                    priority=t.gettext(PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
+                    subject=ticket.subject or t.gettext("(no subject)"),
+                )
+            )
+    if len(lines) == (1 if argument else 0):
+        lines.append(t.gettext("No open tickets."))
+    return "\n".join(lines)
+
+
+def help_text(t: Translator, reply_marker: str) -> str:
+    """Return the list of `/desk` subcommands in the reader's language."""
+    return "\n".join(
+        [
+            t.gettext("/desk reply N TEXT: email TEXT to ticket N's customer"),
+            t.gettext("/desk note N TEXT: internal comment on ticket N"),
+            t.gettext("/desk claim N, /desk unclaim N: take or release ticket N"),
+            t.gettext("/desk status N STATUS: open, on_hold, solved or closed"),
+            t.gettext("/desk priority N PRIORITY: low, normal, high or urgent"),
+            t.gettext("/desk list: open tickets, highest priority and longest waiting first"),
+            t.gettext("/desk customer N: the customer of ticket N"),
+            t.gettext("/desk help: this list"),
+            t.gettext(
+                "In a ticket's thread, a message is an internal comment; "
+                "start it with {marker} to send it to the customer.",
+                marker=reply_marker,
+            ),
+        ]
+    )

@@ -1,0 +1,252 @@
+"""The Slack Messenger: a ticket is a thread in the support channel, rooted at the ticket's card.
+
+Every post sets `unfurl_links` and `unfurl_media` off, so a link in an email
+gets no preview, and never sets `link_names` or `parse`, so Slack does not
+turn bare names into mentions. A long text is posted as several messages.
+If one of them fails, the retry continues after the parts already posted,
+which this process remembers in memory.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
+
+from bot.slack.blocks import (
+    CARD_PREVIEW_LIMIT,
+    SlackMessage,
+    is_preview_cut,
+    render_card,
+    render_parts,
+    text_pieces,
+)
+from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, escape, split_text
+from handlers.i18n import Translator
+from handlers.messenger import MessageView, RateLimited, ThreadRef, TicketCard
+
+logger = logging.getLogger(__name__)
+
+TICKET_EVENT = "threaddesk_ticket"
+MESSAGE_EVENT = "threaddesk_message"
+DEFAULT_RETRY_AFTER = 1.0
+# Slack's errors for a message it finds too long; the text is then split finer.
+TOO_LONG_ERRORS = frozenset({"msg_too_long", "msg_blocks_too_long", "invalid_blocks"})
+MIN_PIECE_LIMIT = 250
+
+
+@dataclass
+class _Progress:
+    """The parts of one long post already in Slack, kept so a retry does not post them again."""
+
+    pieces: list[str]
+    posted_ts: list[str] = field(default_factory=list)
+
+
+class SlackMessenger:
+    """Post cards and thread messages with a slack_sdk WebClient."""
+
+    name = "slack"
+
+    def __init__(self, client: WebClient, channel: str, translator: Translator) -> None:
+        self.client = client
+        self.channel = channel
+        self.translator = translator
+        self._lock = threading.Lock()
+        self._cards: dict[int, tuple[str, int]] = {}
+        self._progress: dict[tuple[str, int], _Progress] = {}
+
+    def post_ticket(self, card: TicketCard) -> ThreadRef:
+        """Post the card, and below it the whole email when the card shows only its start."""
+        with self._lock:
+            posted = self._cards.get(card.number)
+        if posted is None:
+            metadata = {"event_type": TICKET_EVENT, "event_payload": {"ticket": card.number}}
+            posted = self._send_card(
+                card, lambda message: self._post(self.channel, message, metadata=metadata)
+            )
+            with self._lock:
+                self._cards[card.number] = posted
+            logger.info("ticket #%d: card posted in %s as %s", card.number, self.channel, posted[0])
+
+        ts, preview_limit = posted
+        thread = ThreadRef(messenger=self.name, chat_id=self.channel, thread_id=ts)
+        if card.first_message is not None and is_preview_cut(card, preview_limit):
+            self._post_long(thread, card.first_message, ("card", card.number))
+        with self._lock:
+            self._cards.pop(card.number, None)
+        return thread
+
+    def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
+        def update(message: SlackMessage) -> str:
+            args = self._update_args(thread, message)
+            self._call(self.client.chat_update, "ticket #%d", card.number, **args)
+            return thread.thread_id
+
+        self._send_card(card, update)
+        logger.info("ticket #%d: card %s updated", card.number, thread.thread_id)
+
+    def _send_card(self, card: TicketCard, send: Callable[[SlackMessage], str]) -> tuple[str, int]:
+        """Send the card with a shorter preview each time Slack finds it too long.
+
+        Return the card's ts and the preview length that Slack accepted.
+        """
+        preview_limit = CARD_PREVIEW_LIMIT
+        while True:
+            try:
+                return send(render_card(card, self.translator, preview_limit)), preview_limit
+            except SlackApiError as error:
+                if _error_code(error) not in TOO_LONG_ERRORS or preview_limit < 2 * MIN_PIECE_LIMIT:
+                    raise
+                preview_limit //= 2
+                logger.warning(
+                    "ticket #%d: card too long for Slack; preview cut to %d characters",
+                    card.number,
+                    preview_limit,
+                )
+
+    def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
+        key = ("message", message.row_id if message.row_id is not None else id(message))
+        return self._post_long(thread, message, key)
+
+    def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
+        """Redraw the first part of a post, which carries its heading and delivery state."""
+        pieces = text_pieces(message, self.translator)
+        first = render_parts(message, self.translator, pieces)[0]
+        args = self._update_args(ThreadRef(thread.messenger, thread.chat_id, post_id), first)
+        self._call(self.client.chat_update, "ticket #%d", message.ticket_number, **args)
+        logger.info("ticket #%d: post %s updated", message.ticket_number, post_id)
+
+    def notify_person(self, user_id: str, text: str) -> None:
+        opened = self._call(self.client.conversations_open, "user %s", user_id, users=user_id)
+        channel = opened["channel"]["id"]
+        self._call(
+            self.client.chat_postMessage,
+            "user %s",
+            user_id,
+            channel=channel,
+            text=escape(text),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        logger.info("user %s: direct message sent in %s", user_id, channel)
+
+    def _post_long(self, thread: ThreadRef, message: MessageView, key: tuple[str, int]) -> str:
+        """Post a message's text in the thread in as many parts as it needs; return the first ts."""
+        with self._lock:
+            progress = self._progress.get(key)
+        if progress is None:
+            progress = _Progress(text_pieces(message, self.translator))
+            with self._lock:
+                self._progress[key] = progress
+
+        limit = SECTION_TEXT_LIMIT
+        while len(progress.posted_ts) < len(progress.pieces):
+            index = len(progress.posted_ts)
+            part = render_parts(message, self.translator, progress.pieces, first=index)[0]
+            metadata = {
+                "event_type": MESSAGE_EVENT,
+                "event_payload": {"ticket": message.ticket_number, "part": index + 1},
+            }
+            try:
+                ts = self._post(thread.chat_id, part, thread_ts=thread.thread_id, metadata=metadata)
+            except SlackApiError as error:
+                limit = self._split_finer(error, progress, index, limit, message.ticket_number)
+                continue
+            progress.posted_ts.append(ts)
+
+        with self._lock:
+            self._progress.pop(key, None)
+        logger.info(
+            "ticket #%d: %s posted in thread %s in %d parts",
+            message.ticket_number,
+            message.kind,
+            thread.thread_id,
+            len(progress.posted_ts),
+        )
+        return progress.posted_ts[0]
+
+    def _split_finer(
+        self, error: SlackApiError, progress: _Progress, index: int, limit: int, number: int
+    ) -> int:
+        """Split the pieces not yet posted at half the size after Slack found one too long."""
+        code = _error_code(error)
+        if code not in TOO_LONG_ERRORS or limit // 2 < MIN_PIECE_LIMIT:
+            raise error
+        limit //= 2
+        rest = "".join(progress.pieces[index:])
+        progress.pieces[index:] = split_text(rest, limit)
+        logger.warning(
+            "ticket #%d: Slack returned %s, so the rest is split at %d characters",
+            number,
+            code,
+            limit,
+        )
+        return limit
+
+    def _post(
+        self,
+        channel: str,
+        message: SlackMessage,
+        *,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        args: dict[str, Any] = {
+            "channel": channel,
+            "text": message.text,
+            "blocks": message.blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts is not None:
+            args["thread_ts"] = thread_ts
+        if metadata is not None:
+            args["metadata"] = metadata
+        response = self._call(self.client.chat_postMessage, "channel %s", channel, **args)
+        return str(response["ts"])
+
+    def _update_args(self, thread: ThreadRef, message: SlackMessage) -> dict[str, Any]:
+        return {
+            "channel": thread.chat_id,
+            "ts": thread.thread_id,
+            "text": message.text,
+            "blocks": message.blocks,
+        }
+
+    def _call(
+        self, method: Callable[..., SlackResponse], subject: str, subject_id: object, **args: Any
+    ) -> SlackResponse:
+        """Call a Web API method; a 429 becomes RateLimited with Slack's Retry-After."""
+        try:
+            return method(**args)
+        except SlackApiError as error:
+            if error.response is not None and error.response.status_code == 429:
+                retry_after = _retry_after(error.response.headers)
+                logger.warning(
+                    subject + ": %s rate limited, retry after %g s",
+                    subject_id,
+                    error.response.api_url,
+                    retry_after,
+                )
+                raise RateLimited(retry_after, str(error.response.api_url)) from error
+            raise
+
+
+def _error_code(error: SlackApiError) -> str | None:
+    return str(error.response.get("error")) if error.response is not None else None
+
+
+def _retry_after(headers: Any) -> float:
+    for name in ("Retry-After", "retry-after"):
+        value = headers.get(name) if headers else None
+        if value:
+            try:
+                return float(value[0] if isinstance(value, list) else value)
+            except ValueError:
+                break
+    return DEFAULT_RETRY_AFTER

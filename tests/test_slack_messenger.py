@@ -1,0 +1,323 @@
+"""The Slack messenger through the outbox: cards, thread posts, limits, escaping and retries."""
+
+import email
+import email.policy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.slack.mrkdwn import unescape
+from handlers.config import Rules
+from handlers.notifications import enqueue_card_update
+from store.models import OutboxItem, Ticket
+from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects, wait_until
+from tests.intake_support import OWN_ADDRESS, Intake, case_file, make_intake
+
+RULES = Rules.model_validate(
+    {
+        "support_address": OWN_ADDRESS,
+        "undo_seconds": 0,
+        "agents": [{"name": "Sveta", "slack": "U0SVETA"}],
+        "slack": {"support_channel": CHANNEL},
+    }
+)
+FIRST_MAIL = (
+    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
+    b"Subject: Cannot export report\r\nMessage-ID: <s1-7001@mail.example.org>\r\n"
+    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
+)
+FOLLOW_UP = (
+    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
+    b"Subject: Re: Cannot export report\r\nMessage-ID: <s2-7001@mail.example.org>\r\n"
+    b"In-Reply-To: <s1-7001@mail.example.org>\r\nReferences: <s1-7001@mail.example.org>\r\n"
+    b"Date: Tue, 18 Mar 2025 10:00:00 +0100\r\n\r\nStill failing today.\r\n"
+)
+CARD_CONTROLS = ["claim", "reply", "set_status", "set_priority", "customer"]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture
+def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
+    return make_intake(session_factory, tmp_path / "data")
+
+
+@pytest.fixture
+def slack(
+    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
+) -> Iterator[SlackTestDesk]:
+    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
+    yield desk
+    desk.close()
+
+
+def card_texts(call_args: dict[str, object]) -> list[str]:
+    return [unescape(obj["text"]) for obj in text_objects(call_args.get("blocks"))]
+
+
+def test_card_shows_ticket(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    post = fake.wait_for("chat.postMessage")[0]
+    texts = card_texts(post.args)
+    controls = [e["action_id"] for e in slack.card_action_block(0)["elements"]]
+
+    assert post.args["channel"] == CHANNEL
+    assert post.authorization == "Bearer xoxb-test-token"
+    assert "#1 Cannot export report" in texts
+    assert "Customer: Marta Example <marta@example.org>" in texts
+    assert "Status: new" in texts
+    assert "Priority: normal" in texts
+    assert "Owner: —" in texts
+    assert "The export fails for long ranges." in texts
+    assert controls == CARD_CONTROLS
+    assert post.args["metadata"] == {
+        "event_type": "threaddesk_ticket",
+        "event_payload": {"ticket": 1},
+    }
+    assert slack.card_ts(1) == post_ts(fake, 0)
+
+
+def post_ts(fake: FakeSlack, index: int) -> str:
+    return f"1700000000.{index + 1:06d}"
+
+
+def thread_posts(fake: FakeSlack, thread_ts: str) -> list[dict[str, object]]:
+    return [c.args for c in fake.calls("chat.postMessage") if c.args.get("thread_ts") == thread_ts]
+
+
+def test_follow_up_in_thread(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    intake.take(FOLLOW_UP)
+    slack.deliver()
+    posts = thread_posts(fake, slack.card_ts(1))
+    texts = card_texts(posts[0])
+
+    assert len(posts) == 1
+    assert "📧 email from Marta Example <marta@example.org>" in texts
+    assert "Still failing today." in texts
+
+
+def test_card_update_in_place(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    with slack.session_factory.begin() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        ticket.assignee = "Sveta"
+        enqueue_card_update(session, ticket)
+    slack.deliver()
+    update = fake.wait_for("chat.update")[0]
+
+    assert update.args["ts"] == slack.card_ts(1)
+    assert "Owner: Sveta" in card_texts(update.args)
+    assert slack.card_action("take_over")["confirm"]["text"]["text"] == (
+        "Sveta holds ticket #1. Take it over?"
+    )
+
+
+def test_rate_limit_waits(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    fake.fail_next("chat.postMessage", 429, retry_after=1)
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    with slack.session_factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+        first_error = item.last_error
+        wait_seconds = (item.next_attempt_at - item.created_at).total_seconds()
+
+    wait_until(lambda: slack.dispatcher.deliver_pending() > 0, timeout=10)
+    cards = [c for c in fake.calls("chat.postMessage") if "thread_ts" not in c.args]
+
+    assert first_error is not None and "RateLimited" in first_error
+    assert wait_seconds >= 1
+    assert len(cards) == 2
+    assert slack.card_ts(1) == post_ts(fake, 0)
+
+
+def test_server_error_retried(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    fake.fail_next("chat.postMessage", 500)
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    with slack.session_factory.begin() as session:
+        item = session.scalars(select(OutboxItem)).one()
+        attempts = item.attempts
+        item.next_attempt_at = item.created_at  # skip the backoff wait
+    slack.deliver()
+
+    assert attempts == 1
+    assert len(fake.calls("chat.postMessage")) == 2
+    assert slack.card_ts(1) == post_ts(fake, 0)
+
+
+def test_direct_message(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    slack.messenger.notify_person("U0SVETA", "Dmitry took over ticket #3 from you <now>.")
+    opened = fake.wait_for("conversations.open")[0]
+    sent = fake.wait_for("chat.postMessage")[0]
+
+    assert opened.args["users"] == "U0SVETA"
+    assert sent.args["channel"] == "DU0SVETA"
+    assert sent.args["text"] == "Dmitry took over ticket #3 from you &lt;now&gt;."
+
+
+# Case 026: Slack control sequences and mrkdwn markers in a customer's email.
+INJECTED = [
+    "&lt;!channel&gt;",
+    "&lt;@U024BE7LH&gt;",
+    "&lt;!everyone&gt;",
+    "&lt;!subteam^S0123ABCD&gt;",
+    "&lt;#C0123ABCD&gt;",
+    "&lt;https://phish.example.net/login|your invoice&gt;",
+    "2 &lt; 3 &amp;&amp; 5 &gt; 4",
+]
+
+
+@pytest.fixture
+def injected(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> list[str]:
+    """Return every text field of every Slack call made for the injection email."""
+    intake.take(case_file("026"))
+    slack.deliver()
+    fake.wait_for("chat.postMessage")
+    return [text for call in fake.calls() for text in call.texts()]
+
+
+@pytest.mark.parametrize("sequence", INJECTED)
+def test_injection_escaped(injected: list[str], sequence: str) -> None:
+    assert any(sequence in text for text in injected)
+
+
+@pytest.mark.parametrize("raw", ["<!", "<@", "<#", "<http"])
+def test_injection_no_raw_sequence(injected: list[str], raw: str) -> None:
+    assert not [text for text in injected if raw in text]
+
+
+def test_injection_post_options(injected: list[str], fake: FakeSlack) -> None:
+    posts = fake.calls("chat.postMessage")
+
+    assert all(post.args.get("unfurl_links") is False for post in posts)
+    assert all(post.args.get("unfurl_media") is False for post in posts)
+    assert not [post for post in posts if post.args.get("link_names")]
+    assert not [post for post in posts if "parse" in post.args]
+
+
+@pytest.mark.parametrize("marker", ["@here", "*bold claim*", "_italic_", "~strike~", "`code`"])
+def test_injection_only_plain_text(injected: list[str], fake: FakeSlack, marker: str) -> None:
+    objects = [o for call in fake.calls() for o in text_objects(call.args.get("blocks"))]
+    carrying = [o for o in objects if marker in o["text"]]
+    fallbacks = [c.args.get("text", "") for c in fake.calls() if marker in c.args.get("text", "")]
+
+    assert carrying
+    assert all(o["type"] == "plain_text" for o in carrying)
+    assert fallbacks == []
+
+
+def test_injection_shown_as_written(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(case_file("026"))
+    slack.deliver()
+    texts = card_texts(fake.wait_for("chat.postMessage")[0].args)
+    body = intake.ticket(1).messages[0].visible_text.strip()
+
+    assert "#1 <!channel> URGENT refund <@U024BE7LH>" in texts
+    assert body in texts
+
+
+# Case 028: a 47,703-character email must reach the thread whole, within Slack's limits.
+def long_body() -> str:
+    message = email.message_from_bytes(case_file("028"), policy=email.policy.default)
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content()).replace("\r\n", "\n")
+
+
+def body_sections(post: dict[str, object]) -> str:
+    blocks = post["blocks"]
+    assert isinstance(blocks, list)
+    return "".join(
+        unescape(b["text"]["text"]) for b in blocks if b["type"] == "section" and "text" in b
+    )
+
+
+def delivered_text(fake: FakeSlack, thread_ts: str) -> str:
+    return "".join(body_sections(post) for post in thread_posts(fake, thread_ts))
+
+
+@pytest.fixture
+def long_mail(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> str:
+    intake.take(case_file("028"))
+    slack.deliver()
+    return slack.card_ts(1)
+
+
+def test_long_mail_whole(long_mail: str, fake: FakeSlack) -> None:
+    assert delivered_text(fake, long_mail) == long_body().strip("\n")
+
+
+def test_long_mail_within_limits(long_mail: str, fake: FakeSlack) -> None:
+    calls = fake.calls("chat.postMessage") + fake.calls("chat.update")
+    sections = [
+        o["text"]
+        for c in calls
+        for b in c.args["blocks"]
+        if b["type"] == "section"
+        for o in text_objects(b)
+    ]
+
+    assert max(len(c.args["text"]) for c in calls) <= 4000
+    assert max(len(text) for text in sections) <= 3000
+    assert len(thread_posts(fake, long_mail)) > 1
+
+
+def test_long_mail_line_boundaries(long_mail: str, fake: FakeSlack) -> None:
+    pieces = [body_sections(post) for post in thread_posts(fake, long_mail)]
+
+    assert all(piece.endswith("\n") for piece in pieces[:-1])
+    assert "END-OF-LOG-7781" in pieces[-1]
+
+
+def test_long_mail_parts_numbered(long_mail: str, fake: FakeSlack) -> None:
+    posts = thread_posts(fake, long_mail)
+    headings = [post["blocks"][0]["elements"][0]["text"] for post in posts]  # type: ignore[index]
+
+    assert all(re.search(rf"\({n}/{len(posts)}\)$", h) for n, h in enumerate(headings, 1))
+
+
+def test_long_mail_card_preview(long_mail: str, fake: FakeSlack) -> None:
+    card = fake.calls("chat.postMessage")[0].args
+    texts = card_texts(card)
+
+    assert "The whole text follows in the thread." in texts
+    assert max(len(t) for t in texts) <= 3000
+
+
+def test_too_long_split_again(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    fake.max_section_length = 1200
+    intake.take(case_file("028"))
+    slack.deliver()
+    rejected = [c for c in fake.calls("chat.postMessage") if c.args.get("thread_ts")]
+
+    assert delivered_text_accepted(fake, slack.card_ts(1)) == long_body().strip("\n")
+    assert len(rejected) > len(thread_posts_accepted(fake, slack.card_ts(1)))
+
+
+def thread_posts_accepted(fake: FakeSlack, thread_ts: str) -> list[dict[str, object]]:
+    limit = fake.max_section_length or 0
+    return [
+        post
+        for post in thread_posts(fake, thread_ts)
+        if all(
+            len(b["text"]["text"]) <= limit
+            for b in post["blocks"]  # type: ignore[attr-defined]
+            if b["type"] == "section"
+        )
+    ]
+
+
+def delivered_text_accepted(fake: FakeSlack, thread_ts: str) -> str:
+    return "".join(body_sections(post) for post in thread_posts_accepted(fake, thread_ts))
