@@ -185,7 +185,7 @@ def run_demo(arguments: argparse.Namespace) -> int:
     translator = Translator(rules.locale, rules.timezone)
     print(
         translator.gettext(
-            "threaddesk demo: a fresh database and a sample mailbox in {folder}. Drop more "
+            "threaddesk demo: a fresh database and a demo mailbox in {folder}. Drop more "
             ".eml files into {new} to see them arrive. Replies to customers are written to "
             "{outbox}. Type help for the commands.",
             folder=workdir,

@@ -236,8 +236,12 @@ class ConsoleCommands:
             return False
         if command == "list":
             self.messenger.write(self._list())
-        elif command == "show" and len(arguments) == 1 and arguments[0].lstrip("#").isdigit():
-            self.messenger.write(self._show(int(arguments[0].lstrip("#"))))
+        elif command == "show":
+            number = arguments[0].lstrip("#") if len(arguments) == 1 else ""
+            if number.isdigit():
+                self.messenger.write(self._show(int(number)))
+            else:
+                self.messenger.write(self.t.gettext("Which ticket? Write its number: show N"))
         elif command == "help":
             self.messenger.write(self._help())
         elif command in TICKET_ACTIONS and self.actor is not None:
@@ -286,7 +290,15 @@ class ConsoleCommands:
             tickets = list_open_tickets(session)
             if not tickets:
                 return self.t.gettext("No open tickets.")
-            rows = [
+            header = self.t.gettext(
+                "{number:<6} {status:<10} {priority:<8} {customer:<30} {subject}",
+                number="#",
+                status=self.t.gettext("Status"),
+                priority=self.t.gettext("Priority"),
+                customer=self.t.gettext("Customer"),
+                subject=self.t.gettext("Subject"),
+            )
+            rows = [header] + [
                 self.t.gettext(
                     "#{number:<5} {status:<10} {priority:<8} {customer:<30} {subject}",
                     number=ticket.number,

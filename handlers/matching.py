@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailbridge.classify import Classification, MailKind
@@ -21,9 +21,11 @@ from mailbridge.message import ParsedMessage
 from store.models import Ticket, TicketStatus
 from store.tickets import (
     customer_owns_address,
-    find_customer_by_address,
+    find_customer_id,
     find_ticket_by_message_ids,
     find_ticket_by_number,
+    latest_ticket_id,
+    ticket_ids_by_message_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,18 @@ logger = logging.getLogger(__name__)
 AUTO_REPLY_WINDOW = timedelta(days=1)
 
 TICKET_TAG = re.compile(r"\[#(\d{1,12})\]")
+
+# Built once, because building the statement on every call cost more than running it.
+_RECENT_OPEN_TICKET = (
+    select(Ticket)
+    .where(
+        Ticket.customer_id == bindparam("customer_id"),
+        Ticket.status != TicketStatus.CLOSED,
+        Ticket.updated_at >= bindparam("since"),
+    )
+    .order_by(Ticket.updated_at.desc())
+    .limit(1)
+)
 
 
 class MatchReason(StrEnum):
@@ -61,13 +75,15 @@ def find_ticket(
         if bounced is not None:
             return Match(bounced, MatchReason.BOUNCED_MESSAGE)
 
-    by_references = find_ticket_by_message_ids(session, parsed.references)
-    if by_references is not None:
-        return Match(by_references, MatchReason.REFERENCES)
-
-    by_reply = find_ticket_by_message_ids(session, parsed.in_reply_to)
-    if by_reply is not None:
-        return Match(by_reply, MatchReason.IN_REPLY_TO)
+    # One query looks up the Message-IDs of both headers, and References wins over In-Reply-To.
+    known = ticket_ids_by_message_id(session, [*parsed.references, *parsed.in_reply_to])
+    for message_ids, reason in (
+        (parsed.references, MatchReason.REFERENCES),
+        (parsed.in_reply_to, MatchReason.IN_REPLY_TO),
+    ):
+        ticket_id = latest_ticket_id(message_ids, known)
+        if ticket_id is not None:
+            return Match(session.get_one(Ticket, ticket_id), reason)
 
     tagged = _find_ticket_by_subject_tag(session, parsed)
     if tagged is not None:
@@ -90,19 +106,13 @@ def _find_recent_ticket_of_sender(
     reply to the mail we sent last. Joining that ticket keeps them from opening
     tickets of their own.
     """
-    customer = find_customer_by_address(session, address)
-    if customer is None:
+    customer_id = find_customer_id(session, address)
+    if customer_id is None:
         return None
-    query = (
-        select(Ticket)
-        .where(
-            Ticket.customer_id == customer.id,
-            Ticket.status != TicketStatus.CLOSED,
-            Ticket.updated_at >= received_at - AUTO_REPLY_WINDOW,
-        )
-        .order_by(Ticket.updated_at.desc())
-    )
-    return session.scalars(query).first()
+    since = received_at - AUTO_REPLY_WINDOW
+    return session.scalars(
+        _RECENT_OPEN_TICKET, {"customer_id": customer_id, "since": since}
+    ).first()
 
 
 def _find_ticket_by_subject_tag(session: Session, parsed: ParsedMessage) -> Ticket | None:

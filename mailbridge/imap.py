@@ -1,5 +1,6 @@
 """The IMAP folder mail source: new UIDs above a watermark that survives restarts and migrations."""
 
+import ipaddress
 import logging
 import select
 import socket
@@ -260,10 +261,18 @@ class ImapSource:
         if not self.url.implicit_tls:
             if b"STARTTLS" in client.capabilities():
                 client.starttls(context)
-            else:
+            elif _is_loopback(self.url.host):
                 logger.warning(
-                    "mailbox %s: the server offers no STARTTLS; logging in without TLS",
+                    "mailbox %s: the server offers no STARTTLS; logging in without TLS "
+                    "because it is on this machine",
                     self.name,
+                )
+            else:
+                # Anyone on the path could read a password sent in clear text, so
+                # a remote server without STARTTLS is refused rather than trusted.
+                raise ssl.SSLError(
+                    f"the server offers no STARTTLS, and the password is not sent in clear "
+                    f"text to {self.url.host}; use imaps:// or enable STARTTLS on the server"
                 )
         client.login(self.url.user, self._password)
 
@@ -480,6 +489,16 @@ class ImapSource:
                     return
         finally:
             client.idle_done()
+
+
+def _is_loopback(host: str) -> bool:
+    """Return True for a host on this machine, where traffic never leaves it."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _take_exists_announcement(client: IMAPClient, known_count: int) -> bool:
