@@ -19,6 +19,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers.column_limits import fit_to_columns
 from handlers.matching import Match, find_ticket
 from handlers.notifications import POST_MESSAGE, POST_TICKET
 from mailbridge.classify import Classification, classify
@@ -184,6 +185,7 @@ def prepare_mail(mail: IncomingMail, settings: IntakeSettings) -> PreparedMail:
     raw_blob = settings.blobs.put_in_background(mail.raw)
     parsed = parse_message(mail.raw, max_attachment_bytes=settings.max_attachment_bytes)
     _add_omission_notes(parsed, mail)
+    fit_to_columns(parsed, mail)
     file_blobs = _store_attachment_files(parsed.attachments, settings.blobs)
     return PreparedMail(
         mail=mail,

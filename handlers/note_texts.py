@@ -34,6 +34,9 @@ NOTE_MESSAGES: Mapping[str, str] = {
     ),
     "header-undecodable": N_("The {header} header could not be fully decoded."),
     "body-missing": N_("This email has no text."),
+    "value-truncated": N_(
+        "The {field} of this email is {length} characters long; only its start is kept."
+    ),
     "body-undecodable": N_("The text of this email could not be decoded ({error})."),
     "part-unreadable": N_("A part of this email ({content_type}) could not be read."),
     "part-regenerated": N_(

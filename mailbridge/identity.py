@@ -15,21 +15,29 @@ from mailbridge.message import ParsedMessage
 
 _HEADER_BODY_SEPARATOR = re.compile(rb"\r?\n\r?\n")
 _TRAILING_SPACE = re.compile(rb"[ \t\r]+\n")
+IDENTIFYING_HEADERS = ("message-id", "from", "date", "subject", "to", "cc")
 
 
 def identity_key(raw: bytes, parsed: ParsedMessage) -> str:
     """Return the SHA-256 hex digest that identifies this mail across deliveries."""
     digest = hashlib.sha256()
-    for name in ("message-id", "from", "date", "subject", "to", "cc"):
-        value = parsed.header(name) or ""
-        digest.update(name.encode() + b":" + " ".join(value.split()).encode("utf-8", "replace"))
-        digest.update(b"\x00")
-    digest.update(_normalised_body(raw))
+    values = [" ".join((parsed.header(name) or "").split()) for name in IDENTIFYING_HEADERS]
+    for name, value in zip(IDENTIFYING_HEADERS, values, strict=True):
+        digest.update(name.encode() + b":" + value.encode("utf-8", "replace") + b"\x00")
+
+    has_header_block = _HEADER_BODY_SEPARATOR.search(raw) is not None
+    if any(values) and has_header_block:
+        digest.update(_normalised(_body(raw)))
+    else:
+        # Without identifying headers (an empty file, binary garbage, a lone
+        # body) the whole input is the only thing that tells two mails apart.
+        digest.update(_normalised(raw))
     return digest.hexdigest()
 
 
-def _normalised_body(raw: bytes) -> bytes:
-    parts = _HEADER_BODY_SEPARATOR.split(raw, maxsplit=1)
-    body = parts[1] if len(parts) == 2 else b""
-    body = _TRAILING_SPACE.sub(b"\n", body.replace(b"\r\n", b"\n"))
-    return body.rstrip()
+def _body(raw: bytes) -> bytes:
+    return _HEADER_BODY_SEPARATOR.split(raw, maxsplit=1)[1]
+
+
+def _normalised(data: bytes) -> bytes:
+    return _TRAILING_SPACE.sub(b"\n", data.replace(b"\r\n", b"\n")).rstrip()

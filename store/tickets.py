@@ -136,6 +136,10 @@ def get_or_create_customer_id(session: Session, address: str, name: str) -> int:
     and the caller retries.
     """
     normalised = address.strip().lower()
+    if not normalised:
+        # A sender without an address is nobody we can recognise again.
+        return int(session.execute(_INSERT_CUSTOMER, {"name": name}).scalar_one())
+
     found = session.execute(_SELECT_CUSTOMER_BY_ADDRESS, {"address": normalised}).first()
     if found is not None:
         customer_id, stored_name = found
@@ -186,6 +190,8 @@ def find_ticket_by_number(session: Session, number: int) -> Ticket | None:
 
 def customer_owns_address(customer: Customer, address: str) -> bool:
     wanted = address.strip().lower()
+    if not wanted:
+        return False
     return any(known.address == wanted for known in customer.addresses)
 
 

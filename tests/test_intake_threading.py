@@ -175,3 +175,63 @@ def test_silent_intake_posts_nothing(
     assert result.outcome == Outcome.NEW_TICKET
     assert intake.outbox_kinds() == []
     assert intake.ticket(result.ticket_number).is_silent
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        [b"", bytes(range(256)) * 4, "Bonjour".encode("utf-16")],
+        [b"no header block at all", b"another lone body"],
+        [b"\x00\x01\n\nsame tail", b"\x02\x03\n\nsame tail"],
+    ],
+)
+def test_unreadable_mails_kept_apart(intake: Intake, files: list[bytes]) -> None:
+    outcomes = [intake.take(raw).outcome for raw in files]
+
+    assert outcomes == [Outcome.NEW_TICKET] * len(files)
+    assert intake.ticket_count() == len(files)
+
+
+def long_header_mail(index: int) -> bytes:
+    name = "Очень " * 80
+    return (
+        f"From: {name} <{'x' * 330}@example.org>\r\nTo: support@helpdesk.example.com\r\n"
+        f"Subject: Long headers {index}\r\nMessage-ID: <{'я' * 700}-{index}@example.org>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the file.\r\n"
+        "--b\r\nContent-Type: text/plain\r\n"
+        f'Content-Disposition: attachment; filename="{"f" * 600}.txt"\r\n\r\nfile\r\n--b--\r\n'
+    ).encode()
+
+
+def test_long_values_stored(intake: Intake) -> None:
+    first = intake.take(long_header_mail(1))
+    second = intake.take(long_header_mail(2))
+    message = intake.ticket(first.ticket_number).messages[0]
+    codes = [note["code"] for note in message.notes]
+
+    assert first.outcome == Outcome.NEW_TICKET
+    assert second.outcome == Outcome.NEW_TICKET
+    assert len(message.from_name) <= 300
+    assert message.attachments[0].filename.endswith(".txt")
+    assert len(message.attachments[0].filename) <= 500
+    assert "value-truncated" in codes
+
+
+def test_sender_without_address(intake: Intake) -> None:
+    intake.seed_ticket(4, "Printer jams", "marta@example.org", "open", [])
+    mail = (
+        b"From: Just A Name\r\nTo: support@helpdesk.example.com\r\n"
+        b"Subject: Question [#4]\r\nMessage-ID: <noaddr-{n}@example.org>\r\n\r\nHello?\r\n"
+    )
+
+    first = intake.take(mail.replace(b"{n}", b"1"))
+    second = intake.take(mail.replace(b"{n}", b"2"))
+    ticket = intake.ticket(first.ticket_number)
+
+    assert first.ticket_number != 4
+    assert second.ticket_number != 4
+    assert first.ticket_number != second.ticket_number
+    assert ticket.customer.addresses == []
+    assert ticket.customer.name == "Just A Name"
