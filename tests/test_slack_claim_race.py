@@ -1,4 +1,4 @@
-"""Fifty agents click Claim at once, through the HTTP endpoints of two `threaddesk run` processes."""
+"""Fifty agents click Claim at once, through the HTTP endpoints of two running processes."""
 
 import json
 import os
