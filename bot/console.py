@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # and tab is shown as a visible replacement.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 PREVIEW_LINES = 12
+# A card shows this much of a subject; `show N` prints the rest of the ticket.
+SUBJECT_CHARACTERS = 200
 TICKET_ACTIONS = frozenset({"claim", "unclaim", "note", "reply", "status", "priority"})
 
 
@@ -94,7 +96,7 @@ def render_card(card: TicketCard, t: Translator) -> str:
         number=card.number,
         status=t.gettext(_status_label(card.status)),
         priority=t.gettext(_priority_label(card.priority)),
-        subject=sanitize(card.subject) or t.gettext("(no subject)"),
+        subject=_shorten(sanitize(card.subject), SUBJECT_CHARACTERS) or t.gettext("(no subject)"),
     )
     customer = _person(card.customer_name, card.customer_address)
     lines = [
@@ -172,6 +174,10 @@ def _message_body(message: MessageView, t: Translator, indent: str, preview: boo
         )
     lines.extend(indent + "⚠ " + sanitize(note) for note in message.notes)
     return lines
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _person(name: str, address: str) -> str:
