@@ -1,12 +1,29 @@
 """The admin's rules file: its shape, and loading it with errors that name the line."""
 
+import difflib
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from handlers.business_hours import BusinessHours
+from handlers.rules_engine import Rule
+from handlers.templates import Template
+
+DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
+DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 class ConfigError(Exception):
@@ -45,6 +62,15 @@ class TelegramChats(BaseModel):
     digest_chat: int | None = None
 
 
+class ChannelConfig(BaseModel):
+    """A support channel other than the default, which rules can post tickets in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slack: str | None = None
+    telegram: int | None = None
+
+
 class MailboxConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +96,32 @@ class Rules(BaseModel):
     slack: SlackChannels = Field(default_factory=SlackChannels)
     telegram: TelegramChats = Field(default_factory=TelegramChats)
     mailboxes: list[MailboxConfig] = Field(default_factory=list)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    business_hours: BusinessHours | None = None
+    templates: dict[str, Template] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    auto_reply_interval: timedelta = timedelta(hours=24)
+
+    @field_validator("auto_reply_interval", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: object) -> object:
+        """Accept "24h", "1d", "1h30m" or "90s" besides seconds and ISO 8601 durations."""
+        if not isinstance(value, str) or value.strip().upper().startswith("P"):
+            return value
+        text = value.strip().lower()
+        parts = DURATION_PART.findall(text)
+        if not parts or DURATION_PART.sub("", text).strip():
+            raise ValueError(
+                f"invalid duration {value!r}; write a number with a unit, such as 24h, 30m or 1d"
+            )
+        return timedelta(**{DURATION_UNITS[unit]: int(number) for number, unit in parts})
+
+    @model_validator(mode="after")
+    def _default_business_hours_zone(self) -> "Rules":
+        hours = self.business_hours
+        if hours is not None and "timezone" not in hours.model_fields_set:
+            hours.timezone = self.timezone
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -108,14 +160,15 @@ def load_rules(path: Path) -> Rules:
         context = getattr(error, "context", None)
         context_mark = getattr(error, "context_mark", None)
         if context and context_mark is not None:
-            problem += f" ({context} that starts at {path}:{_where(context_mark).rstrip(':')})"
-        raise ConfigError(f"{path}:{_where(mark)} invalid YAML: {problem}") from error
+            problem += f" ({context} that starts at {path}:{position(context_mark).rstrip(':')})"
+        raise ConfigError(f"{path}:{position(mark)} invalid YAML: {problem}") from error
 
     duplicates = list(_duplicate_keys(tree))
     if duplicates:
         raise ConfigError(
             "\n".join(
-                f"{path}:{_where(node.start_mark)} {key}: repeated key" for key, node in duplicates
+                f"{path}:{position(node.start_mark)} {key}: repeated key"
+                for key, node in duplicates
             )
         )
 
@@ -123,25 +176,59 @@ def load_rules(path: Path) -> Rules:
         return Rules.model_validate(data if data is not None else {})
     except ValidationError as error:
         located = sorted(
-            ((_locate(tree, problem["loc"]), problem) for problem in error.errors()),
+            ((locate(tree, problem["loc"]), problem) for problem in error.errors()),
             key=lambda pair: (pair[0].line, pair[0].column) if pair[0] else (-1, -1),
         )
         lines = [
-            f"{path}:{_where(mark)} "
+            f"{path}:{position(mark)} "
             f"{'.'.join(str(part) for part in problem['loc']) or '(top level)'}: {problem['msg']}"
+            f"{_key_suggestion(problem)}"
             for mark, problem in located
         ]
         raise ConfigError("\n".join(lines)) from error
 
 
-def _where(mark: yaml.Mark | None) -> str:
+def _key_suggestion(problem: object) -> str:
+    """Return "; did you mean 'x'?" for an unknown key that resembles a known one, else ""."""
+    if not isinstance(problem, dict) or problem.get("type") != "extra_forbidden":
+        return ""
+    location = problem.get("loc") or ()
+    if not location:
+        return ""
+    close = difflib.get_close_matches(str(location[-1]), sorted(known_keys()), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def known_keys(model: type[BaseModel] = Rules) -> set[str]:
+    """Return every key that the rules file accepts, at any depth."""
+    keys: set[str] = set()
+    pending: list[type[BaseModel]] = [model]
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name, info in current.model_fields.items():
+            keys.add(info.alias or name)
+            pending.extend(_models_in(info.annotation))
+    return keys
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in get_args(annotation) for model in _models_in(argument)]
+
+
+def position(mark: yaml.Mark | None) -> str:
     """Return "L:C:" (line and column, as compilers print them) for a YAML position, or ""."""
     if mark is None:
         return ""
     return f"{mark.line + 1}:{mark.column + 1}:"
 
 
-def _locate(node: yaml.Node | None, location: tuple[int | str, ...]) -> yaml.Mark | None:
+def locate(node: yaml.Node | None, location: tuple[int | str, ...]) -> yaml.Mark | None:
     """Return where in the file the value at `location` (a pydantic error path) is written.
 
     An unexpected key is reported at the key itself; a missing one at the

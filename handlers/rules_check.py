@@ -1,0 +1,205 @@
+"""Checks of a rules file beyond its shape: names that must refer to something.
+
+`load_rules` already rejects what pydantic can see (a misspelled key, a wrong
+type). These checks find what only the whole file shows: a rule that assigns
+to an agent who is not in `agents`, a template that does not exist, a channel
+that `channels` does not name. Each problem carries its place in the file and,
+where a known name is close, a suggestion.
+"""
+
+import difflib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from handlers.config import Rules, load_rules, locate, position
+from handlers.rules_engine import Action, Condition
+from handlers.templates import KNOWN_PLACEHOLDERS, placeholders_in
+
+Location = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A semantic error: where it is (a path of keys and list indexes), what, and a suggestion."""
+
+    location: Location
+    message: str
+    suggestion: str | None = None
+
+    def describe(self) -> str:
+        where = ".".join(str(part) for part in self.location) or "(top level)"
+        hint = f"; did you mean {self.suggestion!r}?" if self.suggestion else ""
+        return f"{where}: {self.message}{hint}"
+
+
+def check_rules_file(path: Path) -> list[str]:
+    """Load and check a rules file; return each problem as "FILE:LINE:COLUMN: where: message".
+
+    Raises ConfigError, as `load_rules` does, when the file is not valid YAML
+    or does not have the expected shape.
+    """
+    rules = load_rules(path)
+    problems = find_problems(rules)
+    if not problems:
+        return []
+    tree = yaml.compose(path.read_text(encoding="utf-8"))
+    located = sorted(
+        ((locate(tree, problem.location), problem) for problem in problems),
+        key=lambda pair: (pair[0].line, pair[0].column) if pair[0] else (-1, -1),
+    )
+    return [f"{path}:{position(mark)} {problem.describe()}" for mark, problem in located]
+
+
+def find_problems(rules: Rules) -> list[Problem]:
+    """Return every semantic problem of `rules`, in file order of the sections checked."""
+    problems = list(_template_problems(rules))
+    problems.extend(_rule_problems(rules))
+    return problems
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
+    """Return the candidate closest to a misspelled `name`, or None when none is close."""
+    choices = sorted(set(candidates))
+    lowered = {choice.lower(): choice for choice in choices}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def person_names(rules: Rules) -> list[str]:
+    """Return the names of the agents and of every department member."""
+    names = [agent.name for agent in rules.agents]
+    for department in rules.departments.values():
+        names.extend(member.name for member in department.members)
+    return names
+
+
+def _unknown(
+    kind: str, name: str, known: Sequence[str], location: Location, where_listed: str
+) -> Problem:
+    message = f"{kind} {name!r} not found in {where_listed}"
+    if not known:
+        message += ", which is empty; add it there first"
+    return Problem(location, message, suggest(name, known))
+
+
+def _template_problems(rules: Rules) -> Iterator[Problem]:
+    for name, template in rules.templates.items():
+        if not template.body:
+            yield Problem(
+                ("templates", name), "template has no body; add body with en and ru texts"
+            )
+        elif not template.body.get(rules.locale):
+            yield Problem(
+                ("templates", name, "body"),
+                f"template has no body in the file's locale {rules.locale!r}; "
+                f"mail would go out in {next(iter(template.body))!r}",
+            )
+        for part_name, texts in (("title", template.title), ("body", template.body)):
+            for language, text in texts.items():
+                for placeholder in placeholders_in(text):
+                    if placeholder not in KNOWN_PLACEHOLDERS:
+                        yield Problem(
+                            ("templates", name, part_name, language),
+                            f"unknown placeholder {{{placeholder}}}, which renders as nothing; "
+                            f"known: {', '.join(KNOWN_PLACEHOLDERS)}",
+                            suggest(placeholder, KNOWN_PLACEHOLDERS),
+                        )
+
+
+def _rule_problems(rules: Rules) -> Iterator[Problem]:
+    seen_names: set[str] = set()
+    stopped_at: int | None = None
+    for index, rule in enumerate(rules.rules):
+        location: Location = ("rules", index)
+        if rule.name and rule.name in seen_names:
+            yield Problem((*location, "name"), f"rule name {rule.name!r} is used twice")
+        seen_names.add(rule.name)
+        if stopped_at is not None:
+            yield Problem(
+                location,
+                f"rule never runs, because rule {stopped_at + 1} always matches and stops",
+            )
+        if rule.when is not None:
+            yield from _condition_problems(rules, rule.when, (*location, "when"))
+        for action_index, action in enumerate(rule.then):
+            yield from _action_problems(rules, action, (*location, "then", action_index))
+        if rule.when is None and any(action.stop for action in rule.then) and stopped_at is None:
+            stopped_at = index
+
+
+def _condition_problems(
+    rules: Rules, condition: Condition, location: Location
+) -> Iterator[Problem]:
+    if condition.hours is not None and rules.business_hours is None:
+        yield Problem(
+            (*location, "hours"),
+            "hours needs a business_hours section; without one every moment counts as inside",
+        )
+    for key, parts in (("all", condition.all_), ("any", condition.any_)):
+        for part_index, part in enumerate(parts or []):
+            yield from _condition_problems(rules, part, (*location, key, part_index))
+    if condition.not_ is not None:
+        yield from _condition_problems(rules, condition.not_, (*location, "not"))
+
+
+def _action_problems(rules: Rules, action: Action, location: Location) -> Iterator[Problem]:
+    channels = sorted(rules.channels)
+    if action.assign is not None and action.assign.agent is not None:
+        agents = [agent.name for agent in rules.agents]
+        if action.assign.agent not in agents:
+            yield _unknown(
+                "agent", action.assign.agent, agents, (*location, "assign", "agent"), "agents"
+            )
+    if action.assign is not None and action.assign.department is not None:
+        name = action.assign.department
+        department = rules.departments.get(name)
+        if department is None:
+            yield _unknown(
+                "department",
+                name,
+                sorted(rules.departments),
+                (*location, "assign", "department"),
+                "departments",
+            )
+        elif not department.members:
+            yield Problem(
+                (*location, "assign", "department"),
+                f"department {name!r} has no members to assign to",
+            )
+    if action.post_in is not None and action.post_in not in rules.channels:
+        yield _unknown("channel", action.post_in, channels, (*location, "post_in"), "channels")
+    if action.auto_reply is not None and action.auto_reply not in rules.templates:
+        yield _unknown(
+            "template",
+            action.auto_reply,
+            sorted(rules.templates),
+            (*location, "auto_reply"),
+            "templates",
+        )
+    if (
+        action.notify is not None
+        and action.notify.channel is not None
+        and action.notify.channel not in rules.channels
+    ):
+        yield _unknown(
+            "channel",
+            action.notify.channel,
+            channels,
+            (*location, "notify", "channel"),
+            "channels",
+        )
+    if action.notify is not None and action.notify.person is not None:
+        people = person_names(rules)
+        if action.notify.person not in people:
+            yield _unknown(
+                "person",
+                action.notify.person,
+                people,
+                (*location, "notify", "person"),
+                "agents or department members",
+            )

@@ -1,0 +1,195 @@
+"""Semantic checks of the rules file: unknown names with suggestions, located by line."""
+
+from pathlib import Path
+
+import pytest
+
+from handlers.config import ConfigError
+from handlers.rules_check import check_rules_file, suggest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+PEOPLE = """\
+locale: en
+agents:
+  - {name: Sveta}
+  - {name: Dmitry}
+departments:
+  accounting:
+    members: [{name: Olga}]
+  empty: {}
+channels:
+  vip: {slack: C0VIP}
+templates:
+  payment-methods:
+    title: {en: Payment methods}
+    body: {en: "Hello {customer_name}"}
+"""
+
+
+def check(tmp_path: Path, rules: str) -> tuple[Path, list[str]]:
+    path = tmp_path / "rules.yaml"
+    path.write_text(PEOPLE + rules, encoding="utf-8")
+    return path, check_rules_file(path)
+
+
+def test_clean_file(tmp_path: Path) -> None:
+    rules = """\
+rules:
+  - when: {subject: invoice}
+    then:
+      - assign: Sveta
+      - post_in: vip
+      - auto_reply: payment-methods
+      - notify: {person: Olga}
+      - notify: {channel: vip}
+"""
+    _, problems = check(tmp_path, rules)
+
+    assert problems == []
+
+
+def test_repository_example() -> None:
+    assert check_rules_file(REPO_ROOT / "rules.yaml") == []
+
+
+def test_unknown_agent(tmp_path: Path) -> None:
+    # The last letter is the Cyrillic "а", which looks the same as the Latin one.
+    path, problems = check(tmp_path, "rules:\n  - then:\n      - assign: Svetа\n")
+
+    assert problems == [
+        f"{path}:17:9: rules.0.then.0.assign.agent: agent 'Svetа' not found in agents; "
+        "did you mean 'Sveta'?"
+    ]
+
+
+def test_unknown_agent_in_mapping(tmp_path: Path) -> None:
+    path, problems = check(tmp_path, "rules:\n  - then:\n      - assign: {agent: dmitri}\n")
+
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:17:18: rules.0.then.0.assign.agent:")
+    assert problems[0].endswith("did you mean 'Dmitry'?")
+
+
+def test_unknown_department(tmp_path: Path) -> None:
+    path, problems = check(tmp_path, "rules:\n  - then:\n      - assign: {department: acounting}\n")
+
+    assert problems == [
+        f"{path}:17:18: rules.0.then.0.assign.department: department 'acounting' not found "
+        "in departments; did you mean 'accounting'?"
+    ]
+
+
+def test_department_without_members(tmp_path: Path) -> None:
+    _, problems = check(tmp_path, "rules:\n  - then:\n      - assign: {department: empty}\n")
+
+    assert len(problems) == 1
+    assert "department 'empty' has no members" in problems[0]
+
+
+def test_unknown_template(tmp_path: Path) -> None:
+    path, problems = check(tmp_path, "rules:\n  - then:\n      - auto_reply: payment-method\n")
+
+    assert problems == [
+        f"{path}:17:9: rules.0.then.0.auto_reply: template 'payment-method' not found in "
+        "templates; did you mean 'payment-methods'?"
+    ]
+
+
+def test_unknown_channel(tmp_path: Path) -> None:
+    _, problems = check(tmp_path, "rules:\n  - then:\n      - post_in: vpi\n")
+
+    assert len(problems) == 1
+    assert "channel 'vpi' not found in channels; did you mean 'vip'?" in problems[0]
+
+
+def test_unknown_person(tmp_path: Path) -> None:
+    _, problems = check(tmp_path, "rules:\n  - then:\n      - notify: {person: Olag}\n")
+
+    assert len(problems) == 1
+    assert (
+        "person 'Olag' not found in agents or department members; did you mean 'Olga'?"
+        in (problems[0])
+    )
+
+
+def test_no_suggestion_when_far(tmp_path: Path) -> None:
+    _, problems = check(tmp_path, "rules:\n  - then:\n      - assign: Zebediah\n")
+
+    assert len(problems) == 1
+    assert "did you mean" not in problems[0]
+
+
+def test_errors_in_file_order(tmp_path: Path) -> None:
+    rules = "rules:\n  - then:\n      - post_in: nowhere\n      - assign: Nobody\n"
+
+    _, problems = check(tmp_path, rules)
+
+    assert [problem.split(": ")[1] for problem in problems] == [
+        "rules.0.then.0.post_in",
+        "rules.0.then.1.assign.agent",
+    ]
+
+
+def test_unknown_placeholder(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("templates:\n  hi:\n    body: {en: 'Hello {custmer_name}'}\n", encoding="utf-8")
+
+    problems = check_rules_file(path)
+
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:3:12: templates.hi.body.en: unknown placeholder")
+    assert problems[0].endswith("did you mean 'customer_name'?")
+
+
+def test_template_missing_locale(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("locale: ru\ntemplates:\n  hi:\n    body: {en: Hello}\n", encoding="utf-8")
+
+    problems = check_rules_file(path)
+
+    assert len(problems) == 1
+    assert "no body in the file's locale 'ru'" in problems[0]
+
+
+def test_hours_without_schedule(tmp_path: Path) -> None:
+    _, problems = check(
+        tmp_path, "rules:\n  - when: {any: [{hours: outside}]}\n    then: [{stop: true}]\n"
+    )
+
+    assert len(problems) == 1
+    assert "rules.0.when.any.0.hours: hours needs a business_hours section" in problems[0]
+
+
+def test_unreachable_rule(tmp_path: Path) -> None:
+    rules = "rules:\n  - then: [{stop: true}]\n  - then: [{tags: [late]}]\n"
+
+    _, problems = check(tmp_path, rules)
+
+    assert len(problems) == 1
+    assert "rules.1: rule never runs, because rule 1 always matches and stops" in problems[0]
+
+
+def test_repeated_rule_name(tmp_path: Path) -> None:
+    rules = "rules:\n  - {name: a, then: [{tags: [x]}]}\n  - {name: a, then: [{tags: [y]}]}\n"
+
+    _, problems = check(tmp_path, rules)
+
+    assert len(problems) == 1
+    assert "rule name 'a' is used twice" in problems[0]
+
+
+def test_shape_errors_raise(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - then: [{asign: Sveta}]\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="did you mean 'assign'"):
+        check_rules_file(path)
+
+
+def test_suggest_ignores_case() -> None:
+    assert suggest("sveta", ["Sveta", "Dmitry"]) == "Sveta"
+
+
+def test_suggest_nothing_close() -> None:
+    assert suggest("xyz", ["Sveta", "Dmitry"]) is None
