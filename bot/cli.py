@@ -310,7 +310,7 @@ def _serve(
         Service(
             session_factory=session_factory,
             intake_settings=_intake_settings(settings, rules),
-            source=source,
+            source=desk.readiness.watch(source),
             dispatcher=desk.dispatcher,
             on_stored=desk.outbox.wake.set,
         )

@@ -1,7 +1,9 @@
 """Build the parts of a running desk from settings and rules: messengers, outbox, mail sender."""
 
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -16,7 +18,7 @@ from bot.settings import Settings
 from bot.slack.app import SlackCredentials, build_slack_app
 from bot.slack.context import SlackDesk
 from bot.slack.messenger import SlackMessenger
-from bot.slack.server import SlackHttpServer, start_socket_mode
+from bot.slack.server import SlackHttpServer, confirm_token, start_socket_mode
 from handlers.config import Rules
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
@@ -25,15 +27,95 @@ from handlers.people import Actor, Directory
 from handlers.replies import ReplySettings
 from mailbridge.file_outbox import FileOutbox
 from mailbridge.smtp import MailSender, SmtpConfigError, SmtpSender
+from mailbridge.sources import IncomingMail, MailSource
 from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SUPPORT_NAME = "Support"
+# How long stopping waits for the background auth.test call to end.
+TOKEN_CHECK_JOIN_SECONDS = 2.0
 
 
 class WiringError(Exception):
     """A setting needed to build the desk is missing or invalid."""
+
+
+@dataclass
+class _Part:
+    name: str
+    ready: bool = False
+
+
+class Readiness:
+    """The parts of `threaddesk run` that must be up before /healthz returns 200.
+
+    A part becomes ready once and stays ready: a mailbox after its first
+    complete check, Slack after its first successful auth.test. A later
+    failure is retried and logged by the service, not reported here.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: list[_Part] = []
+
+    def add(self, name: str) -> Callable[[], None]:
+        """Register a part that is not ready yet; return the function that marks it ready."""
+        part = _Part(name)
+        with self._lock:
+            self._parts.append(part)
+
+        def mark_ready() -> None:
+            with self._lock:
+                if not part.ready:
+                    logger.info("%s: ready", name)
+                part.ready = True
+
+        return mark_ready
+
+    def watch(self, source: MailSource) -> MailSource:
+        """Return `source`, reporting ready once its first check has been taken in whole."""
+        return _ReadyAfterFirstCheck(source, self.add(f"mailbox {source.name}"))
+
+    def check(self) -> tuple[bool, Mapping[str, object]]:
+        """Return whether every part is ready, and the names of those that are not."""
+        with self._lock:
+            waiting = [part.name for part in self._parts if not part.ready]
+        if waiting:
+            return False, {"waiting_for": waiting}
+        return True, {}
+
+
+class _ReadyAfterFirstCheck:
+    """A mail source that calls `on_ready` on the first call of `wait_for_mail`.
+
+    The intake loop calls it only after a check has been fetched, stored and
+    acknowledged without an error.
+    """
+
+    def __init__(self, source: MailSource, on_ready: Callable[[], None]) -> None:
+        self.source = source
+        self.name = source.name
+        self._on_ready = on_ready
+
+    def fetch_new(self) -> Iterator[IncomingMail]:
+        return self.source.fetch_new()
+
+    def acknowledge(self, mail: IncomingMail) -> None:
+        self.source.acknowledge(mail)
+
+    def wait_for_mail(self, timeout: float) -> None:
+        self._on_ready()
+        self.source.wait_for_mail(timeout)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def stop(self) -> None:
+        """Cut a wait short, when the wrapped source can."""
+        stop = getattr(self.source, "stop", None)
+        if stop is not None:
+            stop()
 
 
 @dataclass
@@ -49,31 +131,55 @@ class Desk:
     outbox: OutboxWorker
     reply_settings: ReplySettings
     console_actor: Actor
+    readiness: Readiness = field(default_factory=Readiness)
     slack: "SlackParts | None" = None
 
 
 @dataclass
 class SlackParts:
-    """The Slack app and what must be stopped with it."""
+    """The Slack app and what must be stopped with it.
+
+    `start` serves /healthz on THREADDESK_HTTP_PORT in both modes, with
+    /slack/events beside it in HTTP mode, and calls auth.test with the
+    messenger's client in the background until it succeeds.
+    """
 
     app: App
     listeners: SlackDesk
+    client: WebClient
+    readiness: Readiness
     http: SlackHttpServer | None = None
     socket: SocketModeHandler | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _token_check: threading.Thread | None = None
 
     def start(self, settings: Settings) -> None:
+        mark_ready = self.readiness.add("slack auth.test")
+        self._token_check = threading.Thread(
+            target=confirm_token,
+            args=(self.client, mark_ready, self._stop),
+            name="slack auth.test",
+            daemon=True,
+        )
+        self._token_check.start()
+        served_app: App | None = self.app
         if settings.slack_app_token is not None:
             self.socket = start_socket_mode(self.app, settings.slack_app_token.get_secret_value())
-            return
-        self.http = SlackHttpServer(self.app, settings.http_port, host=settings.http_host)
+            served_app = None
+        self.http = SlackHttpServer(
+            served_app, settings.http_port, host=settings.http_host, health=self.readiness.check
+        )
         self.http.start()
-        logger.info("slack: serving /slack/events and /healthz on port %d", self.http.port)
 
     def stop(self) -> None:
+        self._stop.set()
         if self.socket is not None:
             self.socket.close()  # type: ignore[no-untyped-call]
         if self.http is not None:
             self.http.stop()
+        if self._token_check is not None:
+            # The thread may be inside an auth.test call; it is a daemon, so do not wait long.
+            self._token_check.join(TOKEN_CHECK_JOIN_SECONDS)
         self.listeners.pending.close()
         self.listeners.executor.shutdown(wait=False)
 
@@ -88,7 +194,7 @@ def build_desk(
     directory = Directory(rules)
     blobs = BlobStore(settings.data_dir)
     console = ConsoleMessenger(output, translator)
-    slack_messenger = _slack_messenger(settings, rules, translator)
+    slack_messenger = _slack_messenger(settings, rules, translator, blobs)
     messengers: list[Messenger] = [slack_messenger] if slack_messenger else [console]
     dispatcher = Dispatcher(
         session_factory, messengers, translator, directory, mail_sender(settings), blobs
@@ -111,12 +217,12 @@ def build_desk(
         console_actor=console_actor(rules),
     )
     if slack_messenger is not None:
-        desk.slack = _slack_parts(settings, desk)
+        desk.slack = _slack_parts(settings, desk, slack_messenger.client)
     return desk
 
 
 def _slack_messenger(
-    settings: Settings, rules: Rules, translator: Translator
+    settings: Settings, rules: Rules, translator: Translator, blobs: BlobStore
 ) -> SlackMessenger | None:
     if settings.slack_bot_token is None:
         return None
@@ -131,10 +237,10 @@ def _slack_messenger(
     client = WebClient(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
-    return SlackMessenger(client, rules.slack.support_channel, translator)
+    return SlackMessenger(client, rules.slack.support_channel, translator, blobs)
 
 
-def _slack_parts(settings: Settings, desk: Desk) -> SlackParts:
+def _slack_parts(settings: Settings, desk: Desk, client: WebClient) -> SlackParts:
     assert settings.slack_bot_token is not None
     secret = settings.slack_signing_secret
     credentials = SlackCredentials(
@@ -149,7 +255,7 @@ def _slack_parts(settings: Settings, desk: Desk) -> SlackParts:
         desk.outbox.wake.set,
         api_url=settings.slack_api_url,
     )
-    return SlackParts(app, listeners)
+    return SlackParts(app, listeners, client, desk.readiness)
 
 
 def mail_sender(settings: Settings) -> MailSender:

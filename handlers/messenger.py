@@ -12,10 +12,13 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class AttachmentView:
+    """One file of an email; `sha256` names its blob in the BlobStore when it was stored."""
+
     filename: str
     size: int
     is_stored: bool
     omitted_reason: str | None = None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ def message_view(message: Message, ticket_number: int, translator: Translator) -
                 size=attachment.size,
                 is_stored=attachment.sha256 is not None,
                 omitted_reason=attachment.omitted_reason,
+                sha256=attachment.sha256,
             )
             for attachment in message.attachments
         ),

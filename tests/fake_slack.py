@@ -3,9 +3,13 @@
 The Web API fake answers the methods threaddesk calls, counts messages'
 timestamps up from a fixed start, and can be set to fail the next call of
 a method with an HTTP error (429 with Retry-After, 500) or a Slack error
-(`msg_too_long`). A call to any other method is recorded and fails the test
-when the fake is closed. `SlackRequests` sends events, interactions and
-slash commands to the app's /slack/events URL, signed as Slack signs them.
+(`msg_too_long`). It keeps the channel messages it posted for
+conversations.history, and takes files_upload_v2's three steps: an upload
+URL on its own server (the method name `file_upload` in calls and
+failures), then the completion, which records the file's bytes and name.
+A call to any other method is recorded and fails the test when the fake is
+closed. `SlackRequests` sends events, interactions and slash commands to
+the app's /slack/events URL, signed as Slack signs them.
 """
 
 import json
@@ -44,7 +48,8 @@ BOT_USER = "UBOT"
 BOT_ID = "BBOT"
 TEAM = "T0TEAM"
 # Form fields that slack_sdk sends as JSON text inside a form body.
-JSON_FIELDS = ("blocks", "view", "metadata", "attachments")
+JSON_FIELDS = ("blocks", "view", "metadata", "attachments", "files")
+UPLOAD_PATH = "/upload/"
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,26 @@ class Call:
         found: list[str] = []
         _collect_texts(self.args, found)
         return found
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file that files.completeUploadExternal shared: where, under which name, and its bytes."""
+
+    channel: str
+    thread_ts: str | None
+    filename: str
+    title: str | None
+    data: bytes
+
+
+@dataclass
+class _UploadSlot:
+    """An upload URL handed out by files.getUploadURLExternal, and the bytes posted to it."""
+
+    filename: str
+    length: int
+    data: bytes | None = None
 
 
 @dataclass
@@ -81,6 +106,10 @@ class FakeSlack:
     _unexpected: list[str] = field(default_factory=list)
     _ts: int = 0
     _changed: threading.Condition = field(default_factory=threading.Condition)
+    # Top-level messages per channel, oldest first, each with the wall-clock time it was posted.
+    _history: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict)
+    _upload_slots: dict[str, _UploadSlot] = field(default_factory=dict)
+    _uploads: list[UploadedFile] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._server = ThreadingHTTPServer((HOST, 0), _handler_class(self))
@@ -106,6 +135,11 @@ class FakeSlack:
 
     def response_url(self, name: str = "command") -> str:
         return f"http://{HOST}:{self._server.server_address[1]}/response/{name}"
+
+    def uploads(self) -> list[UploadedFile]:
+        """Return the files shared by files.completeUploadExternal, in order."""
+        with self._changed:
+            return list(self._uploads)
 
     def calls(self, method: str | None = None) -> list[Call]:
         with self._changed:
@@ -139,7 +173,7 @@ class FakeSlack:
         self.fail_next(method, 200, error=error)
 
     def _handle(
-        self, method: str, args: dict[str, Any], authorization: str | None
+        self, method: str, args: dict[str, Any], authorization: str | None, data: bytes = b""
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._changed:
             self._calls.append(Call(method, args, authorization))
@@ -150,20 +184,30 @@ class FakeSlack:
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             return failure.status, headers, {"ok": False, "error": failure.error}
-        answer = self._answer(method, args)
+        answer = self._answer(method, args, data)
         if answer is None:
             with self._changed:
                 self._unexpected.append(method)
             return 404, {}, {"ok": False, "error": "unknown_method"}
         return 200, {}, answer
 
-    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    def _answer(self, method: str, args: dict[str, Any], data: bytes) -> dict[str, Any] | None:
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM}
         if method == "chat.postMessage":
             if self._is_too_long(args):
                 return {"ok": False, "error": "msg_too_long"}
-            return {"ok": True, "channel": args.get("channel"), "ts": self._next_ts()}
+            ts = self._next_ts()
+            self._remember_message(args, ts)
+            return {"ok": True, "channel": args.get("channel"), "ts": ts}
+        if method == "conversations.history":
+            return self._conversation_history(args)
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(args)
+        if method == "file_upload":
+            return self._receive_upload(str(args["file_id"]), data)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
         if method == "chat.update":
             if self._is_too_long(args):
                 return {"ok": False, "error": "msg_too_long"}
@@ -180,6 +224,76 @@ class FakeSlack:
         if method == "response_url":
             return {"ok": True}
         return None
+
+    def _remember_message(self, args: dict[str, Any], ts: str) -> None:
+        if args.get("thread_ts"):
+            return  # a reply: conversations.history lists only the channel's own messages
+        message: dict[str, Any] = {"type": "message", "ts": ts, "text": args.get("text", "")}
+        if args.get("metadata"):
+            message["metadata"] = args["metadata"]
+        with self._changed:
+            self._history.setdefault(str(args.get("channel")), []).append((time.time(), message))
+
+    def _conversation_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Answer newest first, within `limit` and `oldest`.
+
+        The fake's ts values count up from a fixed past time, so `oldest` is
+        compared with the wall-clock time at which each message was posted.
+        """
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = float(args.get("oldest") or 0)
+        limit = int(args.get("limit") or 100)
+        with self._changed:
+            posted = list(self._history.get(str(args.get("channel")), []))
+        newest_first = [message for at, message in reversed(posted) if at >= oldest]
+        messages = []
+        for message in newest_first[:limit]:
+            shown = dict(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            messages.append(shown)
+        return {"ok": True, "messages": messages, "has_more": len(newest_first) > limit}
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._changed:
+            file_id = f"F{len(self._upload_slots) + 1:08d}"
+            self._upload_slots[file_id] = _UploadSlot(
+                str(args.get("filename", "")), int(args.get("length", 0))
+            )
+        port = self._server.server_address[1]
+        return {
+            "ok": True,
+            "file_id": file_id,
+            "upload_url": f"http://{HOST}:{port}{UPLOAD_PATH}{file_id}",
+        }
+
+    def _receive_upload(self, file_id: str, data: bytes) -> dict[str, Any]:
+        with self._changed:
+            slot = self._upload_slots.get(file_id)
+            if slot is None or len(data) != slot.length:
+                return {"ok": False, "error": "invalid_upload"}
+            slot.data = data
+        return {"ok": True}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        shared = []
+        with self._changed:
+            for entry in args.get("files") or []:
+                slot = self._upload_slots.get(str(entry.get("id")))
+                if slot is None or slot.data is None:
+                    return {"ok": False, "error": "file_not_found"}
+                shared.append(
+                    UploadedFile(
+                        channel=str(args.get("channel_id")),
+                        thread_ts=args.get("thread_ts"),
+                        filename=slot.filename,
+                        title=entry.get("title"),
+                        data=slot.data,
+                    )
+                )
+            self._uploads.extend(shared)
+        files = [{"id": entry.get("id"), "title": entry.get("title")} for entry in args["files"]]
+        return {"ok": True, "files": files}
 
     def _is_too_long(self, args: dict[str, Any]) -> bool:
         if self.max_section_length is None:
@@ -206,12 +320,25 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, body: bytes) -> None:
             url = urlparse(self.path)
+            authorization = self.headers.get("Authorization")
+            if url.path.startswith(UPLOAD_PATH):
+                # The file's bytes, as files_upload_v2 posts them to the upload URL.
+                file_id = url.path.removeprefix(UPLOAD_PATH)
+                upload_args = {"file_id": file_id, "length": len(body)}
+                status, headers, answer = fake._handle(
+                    "file_upload", upload_args, authorization, body
+                )
+                self._send(status, headers, answer)
+                return
             if url.path.startswith("/response/"):
                 method = "response_url"
             else:
                 method = url.path.removeprefix("/api/")
             args = _parse_args(url.query, body, self.headers.get("Content-Type") or "")
-            status, headers, answer = fake._handle(method, args, self.headers.get("Authorization"))
+            status, headers, answer = fake._handle(method, args, authorization)
+            self._send(status, headers, answer)
+
+        def _send(self, status: int, headers: dict[str, str], answer: dict[str, Any]) -> None:
             payload = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -446,7 +573,7 @@ class SlackTestDesk:
         blobs = BlobStore(data_dir)
         directory = Directory(rules)
         client = WebClient(token=BOT_TOKEN, base_url=fake.api_url)
-        self.messenger = SlackMessenger(client, CHANNEL, self.translator)
+        self.messenger = SlackMessenger(client, CHANNEL, self.translator, blobs)
         self.dispatcher = Dispatcher(
             session_factory, [self.messenger], self.translator, directory, mail_sender, blobs
         )

@@ -3,17 +3,19 @@
 import email
 import email.policy
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack.card_lookup import CARD_LOOKUP_MESSAGES, CARD_LOOKUP_SECONDS
 from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
-from handlers.notifications import enqueue_card_update
-from store.models import OutboxItem, Ticket
+from handlers.notifications import POST_TICKET, enqueue_card_update
+from store.models import ChatThread, OutboxItem, Ticket
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects, wait_until
 from tests.intake_support import OWN_ADDRESS, Intake, case_file, make_intake
 
@@ -155,6 +157,76 @@ def test_server_error_retried(intake: Intake, slack: SlackTestDesk, fake: FakeSl
     assert attempts == 1
     assert len(fake.calls("chat.postMessage")) == 2
     assert slack.card_ts(1) == post_ts(fake, 0)
+
+
+def forget_card(session_factory: sessionmaker[Session]) -> None:
+    """Undo what a crash after chat.postMessage loses: the thread row and the outbox item's end."""
+    with session_factory.begin() as session:
+        session.execute(delete(ChatThread))
+        item = session.scalars(select(OutboxItem).where(OutboxItem.kind == POST_TICKET)).one()
+        item.state = "pending"
+        item.done_at = None
+        item.payload = {}
+
+
+def channel_cards(fake: FakeSlack) -> list[dict[str, object]]:
+    return [c.args for c in fake.calls("chat.postMessage") if "thread_ts" not in c.args]
+
+
+def test_card_not_posted_twice(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    first_ts = slack.card_ts(1)
+    forget_card(slack.session_factory)
+    slack.deliver()
+    lookup = fake.calls("conversations.history")[-1].args
+
+    assert len(channel_cards(fake)) == 1
+    assert slack.card_ts(1) == first_ts
+    assert lookup["channel"] == CHANNEL
+    assert lookup["include_all_metadata"] in ("1", "true")
+    assert int(lookup["limit"]) == CARD_LOOKUP_MESSAGES
+
+
+def test_card_lookup_other_ticket(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    intake.take(FIRST_MAIL.replace(b"s1-7001", b"s3-7001"))
+    slack.deliver()
+
+    assert len(channel_cards(fake)) == 2
+    assert slack.card_ts(2) == post_ts(fake, 1)
+
+
+def test_card_lookup_window(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    before = time.time()
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    oldest = float(fake.calls("conversations.history")[0].args["oldest"])
+
+    assert before - CARD_LOOKUP_SECONDS - 1 <= oldest <= time.time() - CARD_LOOKUP_SECONDS
+
+
+def test_card_lookup_error_posts(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    fake.error_next("conversations.history", "missing_scope")
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+
+    assert len(channel_cards(fake)) == 1
+    assert slack.card_ts(1) == post_ts(fake, 0)
+
+
+def test_card_lookup_rate_limited(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    fake.fail_next("conversations.history", 429, retry_after=1)
+    intake.take(FIRST_MAIL)
+    slack.deliver()
+    with slack.session_factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+        state, error = item.state, item.last_error
+
+    assert channel_cards(fake) == []
+    assert state == "pending"
+    assert error is not None and "RateLimited" in error
 
 
 def test_direct_message(slack: SlackTestDesk, fake: FakeSlack) -> None:

@@ -22,9 +22,10 @@ from bot.slack.mrkdwn import (
     escape,
     split_text,
 )
+from bot.slack.uploads import is_uploadable
 from handlers.i18n import Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
-from handlers.messenger import MessageView, TicketCard
+from handlers.messenger import AttachmentView, MessageView, TicketCard
 
 Block = dict[str, Any]
 
@@ -281,12 +282,31 @@ def _attachments_and_notes(message: MessageView, t: Translator) -> list[Block]:
         )
         if not attachment.is_stored:
             line += " " + t.gettext("(not stored)")
+        elif not is_uploadable(attachment):
+            line += " " + t.gettext("(too large to upload to Slack)")
         lines.append("📎 " + line)
     if lines:
         blocks.append(plain_section(cut_text("\n".join(lines), SECTION_TEXT_LIMIT)[0]))
     if message.notes:
         blocks.append(plain_context("\n".join("⚠ " + note for note in message.notes)))
     return blocks
+
+
+def render_upload_failures(attachments: list[AttachmentView], t: Translator) -> SlackMessage:
+    """Render the thread post that lists attachments whose upload to Slack failed."""
+    lines = [
+        "📎 "
+        + t.gettext(
+            "Not uploaded to Slack: {filename} ({size})",
+            filename=attachment.filename,
+            size=t.size(attachment.size),
+        )
+        for attachment in attachments
+    ]
+    text = "\n".join(lines)
+    return SlackMessage(
+        text=fallback(text), blocks=[plain_section(cut_text(text, SECTION_TEXT_LIMIT)[0])]
+    )
 
 
 def _person(name: str, address: str) -> str:

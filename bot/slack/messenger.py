@@ -4,7 +4,8 @@ Every post sets `unfurl_links` and `unfurl_media` off, so a link in an email
 gets no preview, and never sets `link_names` or `parse`, so Slack does not
 turn bare names into mentions. A long text is posted as several messages.
 If one of them fails, the retry continues after the parts already posted,
-which this process remembers in memory.
+which this process remembers in memory. An email's stored attachments are
+uploaded into the thread after its post.
 """
 
 import logging
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 
 from bot.slack.blocks import (
@@ -23,15 +24,18 @@ from bot.slack.blocks import (
     is_preview_cut,
     render_card,
     render_parts,
+    render_upload_failures,
     text_pieces,
 )
+from bot.slack.card_lookup import TICKET_EVENT, find_card_ts, history_arguments
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, escape, split_text
+from bot.slack.uploads import ThreadLocation, upload_attachments
 from handlers.i18n import Translator
 from handlers.messenger import MessageView, RateLimited, ThreadRef, TicketCard
+from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 
-TICKET_EVENT = "threaddesk_ticket"
 MESSAGE_EVENT = "threaddesk_message"
 DEFAULT_RETRY_AFTER = 1.0
 # Slack's errors for a message it finds too long; the text is then split finer.
@@ -52,26 +56,35 @@ class SlackMessenger:
 
     name = "slack"
 
-    def __init__(self, client: WebClient, channel: str, translator: Translator) -> None:
+    def __init__(
+        self, client: WebClient, channel: str, translator: Translator, blobs: BlobStore
+    ) -> None:
         self.client = client
         self.channel = channel
         self.translator = translator
+        self.blobs = blobs
         self._lock = threading.Lock()
         self._cards: dict[int, tuple[str, int]] = {}
         self._progress: dict[tuple[str, int], _Progress] = {}
 
     def post_ticket(self, card: TicketCard) -> ThreadRef:
-        """Post the card, and below it the whole email when the card shows only its start."""
+        """Post the card, below it the whole email when the card shows only its start, then files.
+
+        A card already in the channel's recent history (posted before a crash
+        that lost its thread row) is reused instead of posted again.
+        """
         with self._lock:
             posted = self._cards.get(card.number)
+        if posted is None:
+            posted = self._find_card(card.number)
         if posted is None:
             metadata = {"event_type": TICKET_EVENT, "event_payload": {"ticket": card.number}}
             posted = self._send_card(
                 card, lambda message: self._post(self.channel, message, metadata=metadata)
             )
-            with self._lock:
-                self._cards[card.number] = posted
             logger.info("ticket #%d: card posted in %s as %s", card.number, self.channel, posted[0])
+        with self._lock:
+            self._cards[card.number] = posted
 
         ts, preview_limit = posted
         thread = ThreadRef(messenger=self.name, chat_id=self.channel, thread_id=ts)
@@ -79,7 +92,48 @@ class SlackMessenger:
             self._post_long(thread, card.first_message, ("card", card.number))
         with self._lock:
             self._cards.pop(card.number, None)
+        if card.first_message is not None:
+            self._upload_files(thread, card.first_message)
         return thread
+
+    def _find_card(self, number: int) -> tuple[str, int] | None:
+        """Return the ts of the ticket's card if the channel's recent history has it.
+
+        This costs one conversations.history call per new card. The outbox
+        cannot tell that a delivery is a retry after a crash, because the crash
+        also rolls back its attempt count. A Slack error other than a rate
+        limit or a server error (such as missing_scope) is logged and the card
+        is posted without the check.
+        """
+        try:
+            history = self._call(
+                self.client.conversations_history,
+                "ticket #%d",
+                number,
+                **history_arguments(self.channel),
+            )
+        except SlackApiError as error:
+            if error.response is None or error.response.status_code != 200:
+                raise
+            logger.warning(
+                "ticket #%d: looking for an earlier card in %s failed (%s); posting the card",
+                number,
+                self.channel,
+                _error_code(error),
+            )
+            return None
+        ts = find_card_ts(history, number)
+        if ts is None:
+            return None
+        logger.warning(
+            "ticket #%d: card %s was already posted in %s; keeping it instead of posting again",
+            number,
+            ts,
+            self.channel,
+        )
+        # NOTE: the long text and the files may have been posted before the crash too.
+        # They are posted again, so the thread may show them twice.
+        return ts, CARD_PREVIEW_LIMIT
 
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
         def update(message: SlackMessage) -> str:
@@ -111,7 +165,36 @@ class SlackMessenger:
 
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
         key = ("message", message.row_id if message.row_id is not None else id(message))
-        return self._post_long(thread, message, key)
+        post_ts = self._post_long(thread, message, key)
+        self._upload_files(thread, message)
+        return post_ts
+
+    def _upload_files(self, thread: ThreadRef, message: MessageView) -> None:
+        """Upload the message's stored files into the thread and list the ones that failed.
+
+        Nothing here raises, because the post is already in Slack and a retry
+        of the outbox item would post it a second time.
+        """
+        location = ThreadLocation(thread.chat_id, thread.thread_id)
+        failed = upload_attachments(
+            self.client, self.blobs, location, message.attachments, message.ticket_number
+        )
+        if not failed:
+            return
+        try:
+            self._post(
+                thread.chat_id,
+                render_upload_failures(failed, self.translator),
+                thread_ts=thread.thread_id,
+            )
+        except (SlackClientError, OSError, RateLimited) as error:
+            logger.warning(
+                "ticket #%d: listing %d attachments not uploaded in thread %s failed: %s",
+                message.ticket_number,
+                len(failed),
+                thread.thread_id,
+                error,
+            )
 
     def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
         """Redraw the first part of a post, which carries its heading and delivery state."""

@@ -3,12 +3,13 @@
 HTTP mode uses the standard library's WSGI server with one thread per
 request and bolt's WSGI adapter, so it needs no web framework. Bolt checks
 each request's signature (X-Slack-Signature) and returns 401 for a bad one.
+In Socket Mode the same server serves only /healthz.
 """
 
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -16,6 +17,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from mailbridge.poller import backoff_delays
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -26,12 +31,17 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 # How often the server thread checks for `stop`; it bounds how long stopping takes.
 POLL_SECONDS = 0.1
+# Connections the kernel queues before they are accepted; Linux caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 128
 # A health check returns its details and whether the service is ready.
 HealthCheck = Callable[[], tuple[bool, Mapping[str, object]]]
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # The listen backlog. socketserver's default of 5 makes the kernel reset
+    # connections when a burst of clicks arrives faster than they are accepted.
+    request_queue_size = LISTEN_BACKLOG
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -39,9 +49,12 @@ class _QuietHandler(WSGIRequestHandler):
         logger.debug("http: " + format, *args)
 
 
-def slack_wsgi_app(app: App, health: HealthCheck | None = None) -> "WSGIApplication":
-    """Return a WSGI application serving Slack's requests and the health check."""
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+def slack_wsgi_app(app: App | None, health: HealthCheck | None = None) -> "WSGIApplication":
+    """Return a WSGI application serving Slack's requests and the health check.
+
+    Without `app` (Socket Mode) every other path returns 404.
+    """
+    slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
 
     def application(environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
@@ -50,6 +63,9 @@ def slack_wsgi_app(app: App, health: HealthCheck | None = None) -> "WSGIApplicat
             status = "200 OK" if ready else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [body]
+        if slack is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
         return slack(environ, start_response)
 
     return application
@@ -59,8 +75,13 @@ class SlackHttpServer:
     """The HTTP endpoint of the Slack app, served by a background thread until `stop`."""
 
     def __init__(
-        self, app: App, port: int, host: str = "0.0.0.0", health: HealthCheck | None = None
+        self,
+        app: App | None,
+        port: int,
+        host: str = "0.0.0.0",
+        health: HealthCheck | None = None,
     ) -> None:
+        self._serves_events = app is not None
         self._server = make_server(
             host,
             port,
@@ -78,7 +99,8 @@ class SlackHttpServer:
 
     def start(self) -> None:
         self._thread.start()
-        logger.info("slack: serving %s and %s on port %d", EVENTS_PATH, HEALTH_PATH, self.port)
+        paths = f"{EVENTS_PATH} and {HEALTH_PATH}" if self._serves_events else HEALTH_PATH
+        logger.info("slack: serving %s on port %d", paths, self.port)
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -93,3 +115,42 @@ def start_socket_mode(app: App, app_token: str) -> SocketModeHandler:
     handler.connect()  # type: ignore[no-untyped-call]
     logger.info("slack: connected over Socket Mode")
     return handler
+
+
+def confirm_token(
+    client: WebClient,
+    on_ready: Callable[[], None],
+    stop: threading.Event,
+    delays: Callable[[], Iterator[float]] = backoff_delays,
+) -> None:
+    """Call auth.test until it succeeds, then call `on_ready`; give up when `stop` is set.
+
+    A failure (a wrong token, a network error, a rate limit) is logged and
+    retried after a growing delay, because the token may be fixed or Slack
+    may come back while the service runs.
+    """
+    retry_delays = delays()
+    while not stop.is_set():
+        try:
+            answer = client.auth_test()
+        except (SlackClientError, OSError) as error:
+            delay = next(retry_delays)
+            logger.warning(
+                "slack: auth.test failed: %s; retrying in %.1f s", _describe(error), delay
+            )
+            stop.wait(delay)
+            continue
+        logger.info(
+            "slack: auth.test passed for bot user %s in team %s",
+            answer.get("user_id"),
+            answer.get("team_id"),
+        )
+        on_ready()
+        return
+
+
+def _describe(error: Exception) -> str:
+    """Return Slack's error code for an API error, else the error's text."""
+    if isinstance(error, SlackApiError) and error.response is not None:
+        return f"{error.response.get('error')} (HTTP {error.response.status_code})"
+    return str(error) or type(error).__name__
