@@ -7,6 +7,7 @@ the mail server is doing.
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -38,6 +39,13 @@ class SlackCredentials:
     signing_secret: str
 
 
+# Bolt runs each listener on this pool, and a listener must start to ack. The
+# Reply modal's listener waits up to SUBMISSION_WAIT_SECONDS for the reply to
+# be queued, so with bolt's default of 5 threads a burst of submissions while
+# the database was slow left later requests unacknowledged past 3 seconds.
+LISTENER_THREADS = 64
+
+
 def build_slack_app(
     credentials: SlackCredentials,
     session_factory: sessionmaker[Session],
@@ -60,6 +68,9 @@ def build_slack_app(
         token_verification_enabled=False,
         process_before_response=False,
         logger=logging.getLogger("slack_bolt"),
+        listener_executor=ThreadPoolExecutor(
+            max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"
+        ),
     )
     desk = SlackDesk(
         session_factory=session_factory,

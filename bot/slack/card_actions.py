@@ -60,6 +60,9 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
     @app.action(CLAIM)
     def on_claim(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        desk.run_later(_claim_after_ack, body)
+
+    def _claim_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
         if _refuse_stranger(click):
             return
@@ -71,6 +74,9 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
     @app.action(TAKE_OVER)
     def on_take_over(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        desk.run_later(_take_over_after_ack, body)
+
+    def _take_over_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
         if _refuse_stranger(click):
             return
@@ -97,6 +103,9 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
     @app.action(SET_STATUS)
     def on_status(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        desk.run_later(_status_after_ack, body)
+
+    def _status_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
         if _refuse_stranger(click):
             return
@@ -109,6 +118,9 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
     @app.action(SET_PRIORITY)
     def on_priority(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        desk.run_later(_priority_after_ack, body)
+
+    def _priority_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
         if _refuse_stranger(click):
             return
@@ -121,6 +133,9 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
     @app.action(CUSTOMER)
     def on_customer(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        desk.run_later(_customer_after_ack, body)
+
+    def _customer_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
         if _refuse_stranger(click):
             return

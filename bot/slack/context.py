@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,17 @@ class SlackDesk:
     pending: PendingReplies
     executor: ThreadPoolExecutor = field(default_factory=_use_case_executor)
 
+    def run_later(self, work: Callable[..., object], *arguments: object) -> None:
+        """Run `work` on the use-case threads, so the listener's thread is free for the next ack.
+
+        Bolt runs listeners on a small thread pool, and a listener that waited
+        for the database after its ack kept a thread; when the database
+        stalled, later requests found no thread to ack them within Slack's 3
+        seconds. Work queued here waits instead, and nothing blocks an ack.
+        """
+        future = self.executor.submit(work, *arguments)
+        future.add_done_callback(_log_failure)
+
     def after(self, feedback: Feedback) -> None:
         """Wake the outbox worker after a use case that changed something and so queued work."""
         if not feedback.ok:
@@ -40,3 +51,9 @@ class SlackDesk:
             self.wake()
         except Exception:  # the worker also drains on its own schedule
             logger.exception("outbox: wake-up failed")
+
+
+def _log_failure(future: "Future[object]") -> None:
+    error = future.exception()
+    if error is not None:
+        logger.error("slack: a use case failed after its acknowledgement", exc_info=error)

@@ -35,24 +35,29 @@ def register_desk_command(app: App, desk: SlackDesk) -> None:
     @app.command(COMMAND)
     def on_desk(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ack()
-        user_id = command["user_id"]
-        t = desk.people.translator(user_id)
-        answer = response_url_answer(respond, user_id)
-        try:
-            parsed = parse_command(command.get("text") or "")
-        except CommandSyntaxError as error:
-            answer(t.gettext(error.message, **error.params))
-            return
-        if parsed.name == "help":
-            answer(help_text(t, desk.rules.reply_marker))
-            return
+        desk.run_later(handle_desk_command, desk, command, respond)
 
-        actor = desk.people.actor(user_id)
-        if actor is None:
-            logger.info("/desk %s by %s, who is not in rules.yaml", parsed.name, user_id)
-            answer(refusal_for_stranger().render(t))
-            return
-        run_command(desk, actor, parsed, answer, t)
+
+def handle_desk_command(desk: SlackDesk, command: dict[str, Any], respond: Respond) -> None:
+    """Answer one `/desk` command, after Slack has been acknowledged."""
+    user_id = command["user_id"]
+    t = desk.people.translator(user_id)
+    answer = response_url_answer(respond, user_id)
+    try:
+        parsed = parse_command(command.get("text") or "")
+    except CommandSyntaxError as error:
+        answer(t.gettext(error.message, **error.params))
+        return
+    if parsed.name == "help":
+        answer(help_text(t, desk.rules.reply_marker))
+        return
+
+    actor = desk.people.actor(user_id)
+    if actor is None:
+        logger.info("/desk %s by %s, who is not in rules.yaml", parsed.name, user_id)
+        answer(refusal_for_stranger().render(t))
+        return
+    run_command(desk, actor, parsed, answer, t)
 
 
 def run_command(

@@ -33,20 +33,24 @@ def register_thread_messages(app: App, desk: SlackDesk) -> None:
 
     @app.event("message")
     def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if not is_agent_message(event):
-            return
-        number = ticket_of_thread(desk, event["channel"], event["thread_ts"])
-        if number is None:
-            return
-        event_id = str(body.get("event_id") or f"{event['channel']}:{event['ts']}")
-        if not record_event(desk, event_id):
-            logger.info("ticket #%d: event %s seen before, ignored", number, event_id)
-            return
-        try:
-            handle_thread_message(desk, number, event)
-        except Exception:
-            forget_event(desk, event_id)
-            raise
+        if is_agent_message(event):
+            desk.run_later(take_thread_message, desk, event, body)
+
+
+def take_thread_message(desk: SlackDesk, event: dict[str, Any], body: dict[str, Any]) -> None:
+    """Handle a person's message in a ticket's thread once, whatever Slack redelivers."""
+    number = ticket_of_thread(desk, event["channel"], event["thread_ts"])
+    if number is None:
+        return
+    event_id = str(body.get("event_id") or f"{event['channel']}:{event['ts']}")
+    if not record_event(desk, event_id):
+        logger.info("ticket #%d: event %s seen before, ignored", number, event_id)
+        return
+    try:
+        handle_thread_message(desk, number, event)
+    except Exception:
+        forget_event(desk, event_id)
+        raise
 
 
 def is_agent_message(event: dict[str, Any]) -> bool:
