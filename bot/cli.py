@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -346,19 +347,29 @@ def _serve(
     threads.append(threading.Thread(target=desk.outbox.run, args=(stop,), name="outbox"))
     for thread in threads:
         thread.start()
-    if desk.slack is not None:
-        desk.slack.start(settings)
-    threading.Thread(target=commands.run, args=(sys.stdin,), daemon=True, name="console").start()
+    # systemd and container runtimes stop a service with SIGTERM: stop as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    failure: Exception | None = None
     try:
+        if desk.slack is not None:
+            desk.slack.start(settings)
+        threading.Thread(
+            target=commands.run, args=(sys.stdin,), daemon=True, name="console"
+        ).start()
         while not stop.wait(1.0):
             pass
     except KeyboardInterrupt:
-        stop.set()
+        pass
+    except Exception as error:  # Slack could not start: stop the rest and report it
+        failure = error
+    stop.set()
     desk.outbox.wake.set()
     if desk.slack is not None:
         desk.slack.stop()
     for thread in threads:
         thread.join()
+    if failure is not None:
+        raise CommandError(f"cannot connect to Slack: {failure}") from failure
     return 0
 
 

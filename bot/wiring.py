@@ -181,7 +181,7 @@ class SlackParts:
             # The thread may be inside an auth.test call; it is a daemon, so do not wait long.
             self._token_check.join(TOKEN_CHECK_JOIN_SECONDS)
         self.listeners.pending.close()
-        self.listeners.executor.shutdown(wait=False)
+        self.listeners.executor.shutdown(wait=True)
 
 
 def build_desk(

@@ -92,6 +92,25 @@ def send_reply(
     return Feedback(N_("Reply to ticket #{number} queued for sending."), {"number": number})
 
 
+def reply_refusal(
+    session_factory: sessionmaker[Session], actor: Actor, number: int
+) -> Feedback | None:
+    """Return why `actor` cannot reply to ticket `number` now, or None when they can.
+
+    Checked before a typed reply waits out its undo window, so that nobody is
+    told a reply is on its way that will then be refused.
+    """
+    if not actor.works_tickets:
+        return Feedback(N_("Only support agents can write to customers."), ok=False)
+    with session_factory() as session:
+        ticket = find_ticket_by_number(session, number)
+        if ticket is None:
+            return Feedback(N_("Ticket #{number} not found."), {"number": number}, ok=False)
+        if ticket.assignee is not None and ticket.assignee != actor.name:
+            return held_by_other(number, ticket.assignee, ticket.assigned_at)
+    return None
+
+
 def _reply_request(
     session: Session, ticket: Ticket, settings: ReplySettings, actor: Actor, text: str
 ) -> ReplyRequest:

@@ -18,7 +18,7 @@ from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.notifications import enqueue_card_update, enqueue_follow_up, enqueue_person_notice
 from handlers.people import Actor
 from store.claims import ClaimOutcome, claim, take_over, unclaim
-from store.models import Direction, Message, MessageKind, Ticket, TicketStatus
+from store.models import Direction, Message, MessageKind, Priority, Ticket, TicketStatus
 from store.tickets import change_status, find_ticket_by_number, record_event
 from store.types import utcnow
 
@@ -192,6 +192,8 @@ def set_status(
     refusal = _refuse_non_staff(actor)
     if refusal is not None:
         return refusal
+    if status not in set(TicketStatus):
+        return Feedback(N_("Unknown status {value}."), {"value": status}, ok=False)
 
     with session_factory.begin() as session:
         ticket = find_ticket_by_number(session, number)
@@ -209,6 +211,8 @@ def set_priority(
     refusal = _refuse_non_staff(actor)
     if refusal is not None:
         return refusal
+    if priority not in set(Priority):
+        return Feedback(N_("Unknown priority {value}."), {"value": priority}, ok=False)
 
     with session_factory.begin() as session:
         ticket = find_ticket_by_number(session, number)

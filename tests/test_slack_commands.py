@@ -108,7 +108,8 @@ def test_priority(slack: SlackTestDesk, fake: FakeSlack) -> None:
 
 
 def test_note_posted_in_thread(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    answer = desk(slack, fake, "note 1 Checked the logs <b>twice</b>")
+    # Slack sends the command text with &, < and > escaped, as here.
+    answer = desk(slack, fake, "note 1 Checked the logs &lt;b&gt;twice&lt;/b&gt;")
     slack.deliver()
     post = fake.calls("chat.postMessage")[-1]
     texts = [o["text"] for o in text_objects(post.args["blocks"])]
@@ -170,3 +171,23 @@ def test_stranger_refused(slack: SlackTestDesk, fake: FakeSlack) -> None:
 
 def test_not_available_yet(slack: SlackTestDesk, fake: FakeSlack) -> None:
     assert desk(slack, fake, "stats") == "/desk stats is not available yet."
+
+
+def test_reply_text_unescaped(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    answer = desk(slack, fake, "reply 1 Use &lt;Export&gt; &amp; wait")
+    with slack.session_factory() as session:
+        reply = session.scalars(
+            select(Message).where(Message.kind == MessageKind.AGENT_REPLY)
+        ).one()
+
+    assert answer == "Reply to ticket #1 queued for sending."
+    assert reply.full_text == "Use <Export> & wait"
+
+
+def test_reply_to_held_refused_first(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    desk(slack, fake, "claim 1")
+
+    answer = desk(slack, fake, "reply 1 Hello", user=DMITRY)
+
+    # Dmitry's locale in these rules is Russian.
+    assert answer.startswith("Тикет #1 у Sveta с ")

@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, Respond
 from bot.slack.answers import Answer, response_url_answer
 from bot.slack.card_actions import customer_summary
 from bot.slack.context import SlackDesk
+from bot.slack.mrkdwn import to_plain_text
 from bot.slack.typed_replies import hold_typed_reply
 from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
 from handlers.i18n import Translator
@@ -83,7 +84,8 @@ def run_command(
         if command.template is not None:
             answer(t.gettext("Replies with templates are not available here yet."))
             return
-        hold_typed_reply(desk, actor, number, command.text or "", answer, t)
+        text = to_plain_text(command.text or "", desk.people.name)
+        hold_typed_reply(desk, actor, number, text, answer, t)
         return
 
     feedback = run_ticket_action(desk, actor, command, number)
@@ -104,7 +106,8 @@ def run_ticket_action(desk: SlackDesk, actor: Actor, command: DeskCommand, numbe
     if command.name == "priority":
         return set_priority(desk.session_factory, actor, number, command.priority or "")
     # A note typed with /desk is not in the thread yet, so it is posted there too.
-    return add_note(desk.session_factory, actor, number, command.text or "")
+    text = to_plain_text(command.text or "", desk.people.name)
+    return add_note(desk.session_factory, actor, number, text)
 
 
 def open_tickets_text(desk: SlackDesk, argument: str | None, t: Translator) -> str:

@@ -11,7 +11,7 @@ from bot.slack.context import SlackDesk
 from bot.slack.undo import PendingReply
 from handlers.i18n import Translator
 from handlers.people import Actor
-from handlers.replies import send_reply
+from handlers.replies import reply_refusal, send_reply
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ def hold_typed_reply(
         return
     if not text.strip():
         answer(t.gettext("The reply is empty."))
+        return
+    refusal = reply_refusal(desk.session_factory, actor, number)
+    if refusal is not None:
+        answer(refusal.render(t))
         return
 
     reply = PendingReply(actor=actor, number=number, text=text, answer=answer, translator=t)

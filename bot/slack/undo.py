@@ -80,13 +80,18 @@ class PendingReplies:
         return entry[0]
 
     def close(self) -> None:
-        """Stop every timer: replies still waiting are not sent."""
+        """Stop every timer and send the replies still waiting, as their authors chose to.
+
+        A process that dies without closing (SIGKILL, a crash) loses them,
+        because they are held in memory only.
+        """
         with self._lock:
             waiting = list(self._waiting.values())
             self._waiting.clear()
-        for reply, _, timer in waiting:
+        for reply, send, timer in waiting:
             timer.cancel()
-            logger.warning("ticket #%d: reply %s dropped at shutdown", reply.number, reply.reply_id)
+            logger.info("ticket #%d: reply %s sent early at shutdown", reply.number, reply.reply_id)
+            send(reply)
 
     def _expire(self, reply_id: str) -> None:
         entry = self._take(reply_id)
