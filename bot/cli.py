@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -26,6 +27,8 @@ from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
 from handlers.i18n import Translator
 from handlers.intake import IntakeResult, IntakeSettings, ingest
 from handlers.note_texts import describe_note
+from handlers.rules_check import check_rules_file
+from handlers.rules_test import explain_rules
 from mailbridge.errors import MailbridgeError
 from mailbridge.maildir import MaildirSource
 from mailbridge.sources import IncomingMail, MailSource
@@ -124,13 +127,19 @@ def _build_parser() -> argparse.ArgumentParser:
     database_upgrade = database_commands.add_parser("upgrade", help="bring the schema up to date")
     database_upgrade.set_defaults(handler=run_db_upgrade)
 
-    rules = commands.add_parser("rules", help="check the rules file")
+    rules = commands.add_parser("rules", help="check the rules file or try it on an email")
     rules_commands = rules.add_subparsers(required=True, metavar="ACTION")
     rules_check = rules_commands.add_parser("check", help="validate the rules file")
     rules_check.add_argument(
         "file", nargs="?", type=Path, help="the file (default: THREADDESK_RULES)"
     )
     rules_check.set_defaults(handler=run_rules_check)
+    rules_test = rules_commands.add_parser(
+        "test", help="show which rules match an email and what they would do, changing nothing"
+    )
+    rules_test.add_argument("email", type=Path, metavar="FILE.eml")
+    rules_test.add_argument("--rules", type=Path, help="the rules file (default: THREADDESK_RULES)")
+    rules_test.set_defaults(handler=run_rules_test)
     return parser
 
 
@@ -468,8 +477,25 @@ def run_db_upgrade(arguments: argparse.Namespace) -> int:
 
 def run_rules_check(arguments: argparse.Namespace) -> int:
     path = arguments.file or Settings().rules
+    problems = check_rules_file(path)
+    if problems:
+        raise ConfigError("\n".join(problems))
     rules = load_rules(path)
-    print(f"{path}: valid ({len(rules.agents)} agents, {len(rules.departments)} departments)")
+    print(
+        f"{path}: valid ({len(rules.agents)} agents, {len(rules.departments)} departments, "
+        f"{len(rules.rules)} rules, {len(rules.templates)} templates)"
+    )
+    return 0
+
+
+def run_rules_test(arguments: argparse.Namespace) -> int:
+    settings = Settings()
+    rules = load_rules(arguments.rules or settings.rules)
+    try:
+        raw = arguments.email.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {arguments.email}: {error.strerror}") from error
+    print(explain_rules(rules, raw, datetime.now(UTC)), end="")
     return 0
 
 

@@ -196,3 +196,37 @@ def test_rules_not_utf8(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "not valid UTF-8" in result.stderr
+
+
+def test_rules_test_dry_run(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "timezone: Europe/Berlin\nbusiness_hours:\n  mon: '09:00-18:00'\n"
+        "rules:\n  - name: invoices\n    when: {subject: invoice}\n    then: [{priority: high}]\n",
+        encoding="utf-8",
+    )
+    email = tmp_path / "mail.eml"
+    email.write_bytes(b"From: a@example.org\r\nSubject: Invoice copy needed\r\n\r\nPlease.\r\n")
+
+    result = run_threaddesk(["rules", "test", "--rules", str(rules), str(email)], cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "invoices" in result.stdout
+    assert "set priority to high" in result.stdout
+    assert "Dry run: nothing was changed and no mail was sent." in result.stdout
+    assert not (tmp_path / "threaddesk.db").exists()
+
+
+def test_rules_check_unknown_agent(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "agents:\n  - {name: Sveta}\nrules:\n  - when: {subject: refund}\n"
+        "    then: [{assign: Svetta}]\n",
+        encoding="utf-8",
+    )
+
+    result = run_threaddesk(["rules", "check", str(rules)], cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert f"{rules}:5:" in result.stderr
+    assert "Sveta" in result.stderr
