@@ -17,7 +17,7 @@ from handlers.i18n import N_, Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
 from handlers.messenger import MessageView, ThreadRef, TicketCard
 from handlers.people import Actor
-from handlers.queue import list_open_tickets, load_ticket
+from handlers.queue import list_tickets, load_ticket, parse_queue_filter
 from handlers.replies import ReplySettings, send_reply
 from handlers.ticket_actions import (
     Feedback,
@@ -241,7 +241,7 @@ class ConsoleCommands:
             self.on_quit()
             return False
         if command == "list":
-            self.messenger.write(self._list())
+            self.messenger.write(self._list(" ".join(arguments)))
         elif command == "show":
             number = arguments[0].lstrip("#") if len(arguments) == 1 else ""
             if number.isdigit():
@@ -291,11 +291,15 @@ class ConsoleCommands:
             self.session_factory, self.reply_settings, actor, number, command.text or "", "console"
         )
 
-    def _list(self) -> str:
+    def _list(self, argument: str) -> str:
+        try:
+            queue_filter = parse_queue_filter(argument, self.actor.name if self.actor else None)
+        except CommandSyntaxError as error:
+            return self.t.gettext(error.message, **error.params)
         with self.session_factory() as session:
-            tickets = list_open_tickets(session)
+            tickets = list_tickets(session, queue_filter)
             if not tickets:
-                return self.t.gettext("No open tickets.")
+                return self.t.gettext("No tickets match.")
             header = self.t.gettext(
                 "{number:<6} {status:<10} {priority:<8} {customer:<30} {subject}",
                 number="#",
@@ -330,7 +334,7 @@ class ConsoleCommands:
         return "\n".join(
             [
                 self.t.gettext(
-                    "list      open tickets, highest priority and longest waiting first"
+                    "list [mine|unassigned|STATUS]   tickets, highest priority and longest waiting first"
                 ),
                 self.t.gettext("show N    ticket N with all its messages"),
                 self.t.gettext("claim N, unclaim N      take or release ticket N"),

@@ -43,6 +43,7 @@ from store.tickets import (
     StoredMessage,
     change_status,
     find_message_by_identity,
+    find_messages_by_identities,
     get_or_create_customer_id,
     insert_events,
     reserve_ticket_number,
@@ -119,6 +120,10 @@ class PreparedMail:
     pending_blobs: list[PendingBlob]
 
 
+# A log call kept until its transaction commits: the format string and its arguments.
+LogLine = tuple[str, tuple[object, ...]]
+
+
 class BatchIntakeError(Exception):
     """Failure of one mail in a batch; `results` are those of the mails before it, committed."""
 
@@ -137,14 +142,19 @@ def ingest(
     """Store `mail` on its ticket; safe to call again with the same mail."""
     prepared = prepare_mail(mail, settings)
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        log_lines: list[LogLine] = []
         try:
             with session_factory.begin() as session:
-                return _ingest_in_transaction(session, prepared, settings)
+                result = _ingest_in_transaction(session, prepared, settings, log_lines)
+            _emit(log_lines)
+            return result
         except IntegrityError:
+            log_lines = []
             with session_factory.begin() as session:
-                duplicate = _find_duplicate(session, prepared.key, mail, prepared.parsed)
-                if duplicate is not None:
-                    return duplicate
+                duplicate = _find_duplicate(session, prepared, log_lines)
+            if duplicate is not None:
+                _emit(log_lines)
+                return duplicate
             if attempt == MAX_ATTEMPTS:
                 raise
             _log_retry(prepared, attempt)
@@ -154,14 +164,66 @@ def ingest(
 def ingest_batch(
     mails: Sequence[IncomingMail], session_factory: sessionmaker[Session], settings: IntakeSettings
 ) -> list[IntakeResult]:
-    """Store several mails in one transaction, each in its own SAVEPOINT, and return the results.
+    """Store several mails in one transaction and return the results.
 
     One commit per batch saves the cost of a commit per mail: a disk sync on
-    SQLite, a round trip on PostgreSQL. When a mail fails, the mails
-    before it are still committed and BatchIntakeError is raised, so that the
-    caller can acknowledge those and fetch the failed one and the rest again.
+    SQLite, a round trip on PostgreSQL. The batch first runs without a
+    SAVEPOINT per mail and with one duplicate look-up for all its mails. When
+    any mail fails, for example because another worker stored the same mail
+    or a customer at the same moment, that transaction is rolled back and the
+    batch runs again with a SAVEPOINT per mail. Then a conflict costs only its
+    own SAVEPOINT, and when a mail fails, the mails before it are still
+    committed and BatchIntakeError is raised, so that the caller can
+    acknowledge those and fetch the failed one and the rest again.
     """
     prepared = [prepare_mail(mail, settings) for mail in mails]
+    log_lines: list[LogLine] = []
+    try:
+        with session_factory.begin() as session:
+            results = _ingest_batch_in_transaction(session, prepared, settings, log_lines)
+    except Exception as error:  # the batch is stored again, mail by mail, below
+        # Only the first line: a database error goes on with the SQL and the mail's content.
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        logger.info(
+            "batch of %d mails failed in one transaction (%s); storing each in a SAVEPOINT",
+            len(prepared),
+            reason,
+        )
+        return _ingest_batch_in_savepoints(prepared, session_factory, settings)
+    _emit(log_lines)
+    return results
+
+
+def _ingest_batch_in_transaction(
+    session: Session,
+    prepared: list[PreparedMail],
+    settings: IntakeSettings,
+    log_lines: list[LogLine],
+) -> list[IntakeResult]:
+    """Store every mail of `prepared` in the caller's transaction; raise on the first failure."""
+    stored = find_messages_by_identities(session, [item.key for item in prepared])
+    keys_in_batch: set[str] = set()
+    results = []
+    for item in prepared:
+        existing = stored.get(item.key)
+        if existing is not None:
+            results.append(_duplicate_result(session, existing, item, log_lines))
+        else:
+            # Since the look-up above, only this batch can have stored the mail, when it
+            # repeats an earlier one. A copy that another worker commits meanwhile makes the
+            # INSERT fail on the unique identity key, and the batch runs again with SAVEPOINTs.
+            repeated = item.key in keys_in_batch
+            results.append(
+                _ingest_in_transaction(session, item, settings, log_lines, look_up=repeated)
+            )
+        keys_in_batch.add(item.key)
+    return results
+
+
+def _ingest_batch_in_savepoints(
+    prepared: list[PreparedMail], session_factory: sessionmaker[Session], settings: IntakeSettings
+) -> list[IntakeResult]:
+    """Store each mail of `prepared` in its own SAVEPOINT; commit those before a failed one."""
     results: list[IntakeResult] = []
     failure: Exception | None = None
     with session_factory.begin() as session:
@@ -202,14 +264,19 @@ def _ingest_in_savepoint(
     session: Session, prepared: PreparedMail, settings: IntakeSettings
 ) -> IntakeResult:
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        log_lines: list[LogLine] = []
         try:
             with session.begin_nested():
-                return _ingest_in_transaction(session, prepared, settings)
+                result = _ingest_in_transaction(session, prepared, settings, log_lines)
+            _emit(log_lines)
+            return result
         except IntegrityError:
             # On PostgreSQL (READ COMMITTED) the next statement of this
             # transaction sees what the other worker committed.
-            duplicate = _find_duplicate(session, prepared.key, prepared.mail, prepared.parsed)
+            log_lines = []
+            duplicate = _find_duplicate(session, prepared, log_lines)
             if duplicate is not None:
+                _emit(log_lines)
                 return duplicate
             if attempt == MAX_ATTEMPTS:
                 raise
@@ -232,13 +299,28 @@ def _log_retry(prepared: PreparedMail, attempt: int) -> None:
     )
 
 
+def _emit(log_lines: list[LogLine]) -> None:
+    for message, arguments in log_lines:
+        logger.info(message, *arguments)
+
+
 def _ingest_in_transaction(
-    session: Session, prepared: PreparedMail, settings: IntakeSettings
+    session: Session,
+    prepared: PreparedMail,
+    settings: IntakeSettings,
+    log_lines: list[LogLine],
+    *,
+    look_up: bool = True,
 ) -> IntakeResult:
+    """Store `prepared` in the caller's transaction and add its log line to `log_lines`.
+
+    With `look_up` false the caller has already found that the mail is not stored.
+    """
     mail, parsed, classification = prepared.mail, prepared.parsed, prepared.classification
-    duplicate = _find_duplicate(session, prepared.key, mail, parsed)
-    if duplicate is not None:
-        return duplicate
+    if look_up:
+        duplicate = _find_duplicate(session, prepared, log_lines)
+        if duplicate is not None:
+            return duplicate
 
     received_at = mail.received_at or utcnow()
     match = find_ticket(session, parsed, classification, received_at)
@@ -281,14 +363,18 @@ def _ingest_in_transaction(
     for blob in prepared.pending_blobs:
         blob.wait()
 
-    logger.info(
-        "ticket #%d: message %s from %s stored as %s (%s, matched by %s)",
-        ticket_number,
-        parsed.message_id,
-        mail.source_ref or mail.mailbox,
-        outcome,
-        message["kind"],
-        match.reason,
+    log_lines.append(
+        (
+            "ticket #%d: message %s from %s stored as %s (%s, matched by %s)",
+            (
+                ticket_number,
+                parsed.message_id,
+                mail.source_ref or mail.mailbox,
+                outcome,
+                message["kind"],
+                match.reason,
+            ),
+        )
     )
     return IntakeResult(
         outcome=outcome,
@@ -306,20 +392,31 @@ def _ingest_in_transaction(
 
 
 def _find_duplicate(
-    session: Session, key: str, mail: IncomingMail, parsed: ParsedMessage
+    session: Session, prepared: PreparedMail, log_lines: list[LogLine]
 ) -> IntakeResult | None:
-    existing: StoredMessage | None = find_message_by_identity(session, key)
+    existing: StoredMessage | None = find_message_by_identity(session, prepared.key)
     if existing is None:
         return None
+    return _duplicate_result(session, existing, prepared, log_lines)
 
+
+def _duplicate_result(
+    session: Session, existing: StoredMessage, prepared: PreparedMail, log_lines: list[LogLine]
+) -> IntakeResult:
+    """Record the mailbox position of a mail stored before and report the stored message."""
+    mail = prepared.mail
     if mail.position is not None:
         record_position(session, mail.position)
-    logger.info(
-        "ticket #%d: message %s from %s is already stored as row %d; skipped",
-        existing.ticket_number,
-        parsed.message_id,
-        mail.source_ref or mail.mailbox,
-        existing.id,
+    log_lines.append(
+        (
+            "ticket #%d: message %s from %s is already stored as row %d; skipped",
+            (
+                existing.ticket_number,
+                prepared.parsed.message_id,
+                mail.source_ref or mail.mailbox,
+                existing.id,
+            ),
+        )
     )
     return IntakeResult(
         outcome=Outcome.DUPLICATE,

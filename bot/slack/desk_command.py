@@ -14,7 +14,7 @@ from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
 from handlers.i18n import Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
-from handlers.queue import list_open_tickets
+from handlers.queue import list_tickets, parse_queue_filter
 from handlers.ticket_actions import (
     Feedback,
     add_note,
@@ -67,7 +67,7 @@ def run_command(
     """Run one parsed command as `actor` and answer with its outcome."""
     number = command.ticket_number
     if command.name == "list":
-        answer(open_tickets_text(desk, command.argument, t))
+        answer(open_tickets_text(desk, command.argument, t, actor.name))
         return
     if command.name == "customer":
         if number is None:
@@ -110,13 +110,17 @@ def run_ticket_action(desk: SlackDesk, actor: Actor, command: DeskCommand, numbe
     return add_note(desk.session_factory, actor, number, text)
 
 
-def open_tickets_text(desk: SlackDesk, argument: str | None, t: Translator) -> str:
-    """List the open tickets, highest priority and longest waiting first."""
+def open_tickets_text(
+    desk: SlackDesk, argument: str | None, t: Translator, actor_name: str | None = None
+) -> str:
+    """List the tickets of the filter (open ones by default), highest priority first."""
+    try:
+        queue_filter = parse_queue_filter(argument, actor_name)
+    except CommandSyntaxError as error:
+        return t.gettext(error.message, **error.params)
     lines = []
-    if argument:
-        lines.append(t.gettext("Filters are not available yet; here are all open tickets."))
     with desk.session_factory() as session:
-        for ticket in list_open_tickets(session):
+        for ticket in list_tickets(session, queue_filter):
             lines.append(
                 t.gettext(
                     "#{number} [{status} · {priority}] {subject}",
@@ -126,9 +130,7 @@ def open_tickets_text(desk: SlackDesk, argument: str | None, t: Translator) -> s
                     subject=ticket.subject or t.gettext("(no subject)"),
                 )
             )
-    if len(lines) == (1 if argument else 0):
-        lines.append(t.gettext("No open tickets."))
-    return "\n".join(lines)
+    return "\n".join(lines) or t.gettext("No tickets match.")
 
 
 def help_text(t: Translator, reply_marker: str) -> str:
@@ -140,7 +142,7 @@ def help_text(t: Translator, reply_marker: str) -> str:
             t.gettext("/desk claim N, /desk unclaim N: take or release ticket N"),
             t.gettext("/desk status N STATUS: open, on_hold, solved or closed"),
             t.gettext("/desk priority N PRIORITY: low, normal, high or urgent"),
-            t.gettext("/desk list: open tickets, highest priority and longest waiting first"),
+            t.gettext("/desk list [mine|unassigned|STATUS]: tickets, highest priority and longest waiting first"),
             t.gettext("/desk customer N: the customer of ticket N"),
             t.gettext("/desk help: this list"),
             t.gettext(
