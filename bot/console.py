@@ -334,7 +334,7 @@ class ConsoleCommands:
         return "\n".join(
             [
                 self.t.gettext(
-                    "list [mine|unassigned|STATUS]   tickets, highest priority and longest waiting first"
+                    "list [mine|unassigned|STATUS]   tickets, most urgent and longest waiting first"
                 ),
                 self.t.gettext("show N    ticket N with all its messages"),
                 self.t.gettext("claim N, unclaim N      take or release ticket N"),

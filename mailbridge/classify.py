@@ -29,6 +29,7 @@ from mailbridge.bounces import (
     header_values,
     read_bounce,
     read_feedback,
+    read_scope,
     report_parts,
     split_at_original,
 )
@@ -150,7 +151,8 @@ def classify(message: EmailMessage, own_addresses: Collection[str] = ()) -> Clas
     because it can only be our own mail coming back.
     """
     try:
-        return classify_message(message, own_addresses)
+        with read_scope():
+            return classify_message(message, own_addresses)
     except Exception:  # a classification bug must not stop intake of the message
         logger.exception(
             "%s: classification failed, treating the message as normal mail",

@@ -239,9 +239,8 @@ def is_attribution_text(text: str) -> bool:
     text = text.strip().lstrip("-").strip()
     if not text or len(text) > _MAX_ATTRIBUTION_CHARS:
         return False
-    has_context = _DATE_TOKEN.search(text) is not None or "@" in text
     if _ATTRIBUTION_END.search(text) and _ATTRIBUTION_VERB.search(text):
-        return has_context
+        return "@" in text or _DATE_TOKEN.search(text) is not None
     if _ADDRESS_COLON_END.search(text) and "@" in text:
         return _DATE_TOKEN.search(text) is not None
     return _DATE_NAME_ADDRESS.match(text) is not None

@@ -58,19 +58,25 @@ _SET_CUSTOMER_NAME = (
 _INSERT_CUSTOMER = insert(CUSTOMERS).returning(CUSTOMERS.c.id)
 _INSERT_CUSTOMER_ADDRESS = insert(CUSTOMER_ADDRESSES)
 
+_STORED_MESSAGE_COLUMNS = (
+    MESSAGES.c.id,
+    TICKETS.c.number,
+    MESSAGES.c.kind,
+    MESSAGES.c.subject,
+    MESSAGES.c.from_address,
+    MESSAGES.c.from_name,
+    MESSAGES.c.visible_text,
+    MESSAGES.c.classification,
+)
 _SELECT_MESSAGE_BY_IDENTITY = (
-    select(
-        MESSAGES.c.id,
-        TICKETS.c.number,
-        MESSAGES.c.kind,
-        MESSAGES.c.subject,
-        MESSAGES.c.from_address,
-        MESSAGES.c.from_name,
-        MESSAGES.c.visible_text,
-        MESSAGES.c.classification,
-    )
+    select(*_STORED_MESSAGE_COLUMNS)
     .join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
     .where(MESSAGES.c.identity_key == bindparam("identity_key"))
+)
+_SELECT_MESSAGES_BY_IDENTITIES = (
+    select(MESSAGES.c.identity_key, *_STORED_MESSAGE_COLUMNS)
+    .join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
+    .where(MESSAGES.c.identity_key.in_(bindparam("identity_keys", expanding=True)))
 )
 _SELECT_TICKET_IDS_BY_MESSAGE_ID = select(MESSAGES.c.message_id, MESSAGES.c.ticket_id).where(
     MESSAGES.c.message_id.in_(bindparam("message_ids", expanding=True))
@@ -155,6 +161,17 @@ def get_or_create_customer_id(session: Session, address: str, name: str) -> int:
 def find_message_by_identity(session: Session, identity_key: str) -> StoredMessage | None:
     row = session.execute(_SELECT_MESSAGE_BY_IDENTITY, {"identity_key": identity_key}).first()
     return None if row is None else StoredMessage(*row)
+
+
+def find_messages_by_identities(
+    session: Session, identity_keys: Iterable[str]
+) -> dict[str, StoredMessage]:
+    """Return the stored message of each key in `identity_keys` that is already stored, by key."""
+    unique_keys = list(set(identity_keys))
+    if not unique_keys:
+        return {}
+    rows = session.execute(_SELECT_MESSAGES_BY_IDENTITIES, {"identity_keys": unique_keys}).all()
+    return {key: StoredMessage(*columns) for key, *columns in rows}
 
 
 def ticket_ids_by_message_id(session: Session, message_ids: Iterable[str]) -> dict[str, int]:

@@ -142,7 +142,7 @@ def help_text(t: Translator, reply_marker: str) -> str:
             t.gettext("/desk claim N, /desk unclaim N: take or release ticket N"),
             t.gettext("/desk status N STATUS: open, on_hold, solved or closed"),
             t.gettext("/desk priority N PRIORITY: low, normal, high or urgent"),
-            t.gettext("/desk list [mine|unassigned|STATUS]: tickets, highest priority and longest waiting first"),
+            t.gettext("/desk list [mine|unassigned|STATUS]: tickets, most urgent first"),
             t.gettext("/desk customer N: the customer of ticket N"),
             t.gettext("/desk help: this list"),
             t.gettext(
