@@ -8,13 +8,10 @@ message, as `threaddesk ingest` does. Memory: the peak that tracemalloc records
 while one large message with attachments goes through intake, beside the
 message's size.
 
-With --existing-folders, the data folder gets all 65,536 `ab/cd` folders of
-the blob store before the timer starts, as a store in use has them. Without
-it, intake starts on an empty data folder and most blob writes create one or
-two folders first.
+Each intake run starts on an empty data folder; the blob store creates its
+256 folders on its first write, inside the timed run.
 
     python bench/intake.py [--messages 10000] [--postgres URL | --no-postgres] [--large-mib 30]
-                           [--existing-folders]
 """
 
 import argparse
@@ -98,20 +95,9 @@ def ingest_one_by_one(
         ingest(mail, session_factory, settings)
 
 
-def create_blob_folders(data_dir: Path) -> None:
-    """Create every `ab/cd` folder that BlobStore puts files in, as a store in use has them."""
-    for first in range(256):
-        for second in range(256):
-            (data_dir / f"{first:02x}" / f"{second:02x}").mkdir(parents=True, exist_ok=True)
-
-
-def measure_intake(
-    mailbox: list[bytes], engine: Engine, data_dir: Path, run: IntakeRun, existing_folders: bool
-) -> float:
+def measure_intake(mailbox: list[bytes], engine: Engine, data_dir: Path, run: IntakeRun) -> float:
     """Return messages per second for `run` on a fresh schema and data folder."""
     upgrade(engine)
-    if existing_folders:
-        create_blob_folders(data_dir)
     session_factory = make_session_factory(engine)
     settings = IntakeSettings(blobs=BlobStore(data_dir), max_attachment_bytes=25 * MIB, silent=True)
     mails = [
@@ -194,7 +180,6 @@ def run_intakes(
     engine_for: Callable[[int], Iterator[Engine]],
     data_dir: Path,
     bare: float,
-    existing_folders: bool,
 ) -> None:
     """Measure batched and one-by-one intake, each on a fresh database from `engine_for`."""
     runs: list[tuple[str, IntakeRun]] = [
@@ -204,7 +189,7 @@ def run_intakes(
     for index, (name, run) in enumerate(runs):
         for engine in engine_for(index):
             folder = data_dir / f"{database}-{index}"
-            rate = measure_intake(mailbox, engine, folder, run, existing_folders)
+            rate = measure_intake(mailbox, engine, folder, run)
             print_rate(f"intake on {database}, {name}:", rate, bare)
 
 
@@ -222,11 +207,6 @@ def main() -> None:
     )
     parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
     parser.add_argument("--large-mib", type=int, default=30, help="size of the large message")
-    parser.add_argument(
-        "--existing-folders",
-        action="store_true",
-        help="create the blob store's 65,536 folders before timing intake, as in a store in use",
-    )
     arguments = parser.parse_args()
 
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")
@@ -241,8 +221,6 @@ def main() -> None:
     mailbox = build_mailbox(arguments.messages)
     size_mib = sum(map(len, mailbox)) / MIB
     print(f"mailbox: {len(mailbox)} messages, {size_mib:.1f} MiB, from {CORPUS_DIR}")
-    store_state = "all folders present" if arguments.existing_folders else "empty"
-    print(f"blob store at the start of each intake run: {store_state}")
 
     bare = measure_bare_parse(mailbox)
     print(f"{'bare stdlib parse:':<48}{bare:8.0f} messages/s")
@@ -255,8 +233,7 @@ def main() -> None:
             yield engine
             engine.dispose()
 
-        existing = arguments.existing_folders
-        run_intakes("SQLite", mailbox, sqlite_engine, data_dir, bare, existing)
+        run_intakes("SQLite", mailbox, sqlite_engine, data_dir, bare)
         if not arguments.no_postgres:
             run_intakes(
                 "PostgreSQL",
@@ -264,7 +241,6 @@ def main() -> None:
                 lambda _: postgres_engine(arguments.postgres),
                 data_dir,
                 bare,
-                existing,
             )
 
         sqlite = make_engine(f"sqlite:///{workdir}/large.db")

@@ -468,8 +468,20 @@ def normalize_text(text: str) -> str:
     Russian writers use "е" for "ё" freely, so a rule for "счёт" should also
     match "счет". Casefolding is Unicode's, which also folds "ß" to "ss".
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = "".join(_fold_character(character) for character in text)
     return unicodedata.normalize("NFC", folded).replace("ё", "е")
+
+
+def _fold_character(character: str) -> str:
+    """Fold one character's compatibility form and case, keeping a letter a word character.
+
+    Folding can turn one letter into a letter and a punctuation mark ("Ŀ"
+    into "l" and a middle dot), which would split a word in two.
+    """
+    folded = unicodedata.normalize("NFKC", character).casefold()
+    if not is_word_character(character):
+        return folded
+    return "".join(part for part in folded if is_word_character(part)) or folded
 
 
 def is_word_character(character: str) -> bool:

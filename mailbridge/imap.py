@@ -445,10 +445,11 @@ class ImapSource:
         selected = self._selected or self._select()
         if self._considered is None:
             return False
-        # A server may announce new mail with an untagged EXISTS on any command,
-        # and then not again during IDLE; NOOP collects such announcements. The
-        # EXISTS that SELECT itself returned is dropped first: it is no news.
-        _take_exists_announcement(self._connection(), selected.exists)
+        # A server may announce new mail with an untagged EXISTS on any command
+        # (SELECT, SEARCH, STORE), and then not again during IDLE. Such
+        # announcements wait in the connection, and NOOP collects new ones.
+        if _take_exists_announcement(self._connection(), selected.exists):
+            return True
         _, responses = self._connection().noop()
         if _announces_mail(responses):
             return True

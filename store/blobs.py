@@ -43,7 +43,7 @@ class PendingBlob:
 
 
 class BlobStore:
-    """Files under `root`, at `root/ab/cd/<sha256>`.
+    """Files under `root`, at `root/ab/<sha256>`.
 
     Writes go to a temporary file in the same folder that is renamed into
     place, so a crash never leaves a partial file under a valid name. A blob
@@ -53,6 +53,20 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._folders_made = False
+
+    def make_folders(self) -> None:
+        """Create the 256 folders that blobs are spread over, once per store object.
+
+        Files go to `root/ab/<digest>`, by the first two hex digits. Making all
+        folders up front keeps the creation of a folder, the costliest step of
+        a write, off the path of incoming mail.
+        """
+        if self._folders_made:
+            return
+        for prefix in range(256):
+            os.makedirs(os.path.join(self.root, f"{prefix:02x}"), exist_ok=True)
+        self._folders_made = True
 
     def put(self, data: bytes) -> str:
         """Write `data` unless a blob with its digest exists, and return the digest."""
@@ -75,6 +89,7 @@ class BlobStore:
         digest, so that no committed row points at a file still being written.
         """
         digest = hashlib.sha256(data).hexdigest()
+        self.make_folders()
         if not os.path.isdir(self._folder(digest)):
             return PendingBlob(digest, _background_writer().submit(self._write, digest, data))
 
@@ -88,7 +103,7 @@ class BlobStore:
         return PendingBlob(digest, written)
 
     def _folder(self, digest: str) -> str:
-        return os.path.join(self.root, digest[:2], digest[2:4])
+        return os.path.join(self.root, digest[:2])
 
     def _write(self, digest: str, data: bytes) -> None:
         # String paths and os calls instead of pathlib: on the writer thread,
@@ -119,7 +134,7 @@ class BlobStore:
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
             raise ValueError(f"invalid blob name {digest!r}: expected a SHA-256 hex digest")
-        return self.root / digest[:2] / digest[2:4] / digest
+        return self.root / digest[:2] / digest
 
     def get(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()

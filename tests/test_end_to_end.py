@@ -95,7 +95,11 @@ def test_email_to_slack_and_back(
     try:
         desk.wait_for_log("first connection")
         imap_server.append(CUSTOMER_MAIL)
-        card = fake.wait_for("chat.postMessage")[0].args
+        try:
+            card = fake.wait_for("chat.postMessage")[0].args
+        except AssertionError as error:
+            desk.kill()
+            raise AssertionError(f"{error}; log: {desk.drain_log()}") from error
         card_ts = "1700000000.000001"
 
         slack.click(AGENT, card_action(card, "claim"), card_ts)

@@ -65,6 +65,12 @@ class RunningDesk:
         """Wait until a log line on standard error contains `text`."""
         _wait_for_line(text, self.log_lines, self.logged)
 
+    def drain_log(self) -> str:
+        """Return every log line read so far, for a failure message."""
+        while not self.log_lines.empty():
+            self.logged.append(self.log_lines.get())
+        return "".join(self.logged)
+
     def quit(self) -> tuple[int, str]:
         assert self.process.stdin is not None
         self.process.stdin.write("quit\n")
