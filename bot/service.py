@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 # How often the outbox is drained while no new mail wakes it.
 OUTBOX_INTERVAL_SECONDS = 5.0
 # How long one wait for new mail may block before the source is polled anyway.
-SOURCE_WAIT_SECONDS = 300.0
+SOURCE_WAIT_SECONDS = 60.0
 
 # A poll stores new mail in batches of up to this many messages or this many
 # raw bytes, whichever is reached first, one transaction per batch. The byte

@@ -20,8 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.column_limits import fit_to_columns
+from handlers.i18n import N_
 from handlers.matching import Match, find_ticket
-from handlers.notifications import POST_MESSAGE, POST_TICKET
+from handlers.notifications import (
+    POST_MESSAGE,
+    POST_TICKET,
+    enqueue_card_update,
+    enqueue_person_notice,
+)
 from mailbridge.classify import Classification, classify
 from mailbridge.identity import identity_key
 from mailbridge.message import ParsedAttachment, ParsedMessage, ParseNote
@@ -329,7 +335,9 @@ def _ingest_in_transaction(
     if outcome == Outcome.FOLLOW_UP:
         assert match.ticket is not None
         ticket_id, ticket_number = match.ticket.id, match.ticket.number
-        _update_ticket_for_follow_up(session, match.ticket, message, classification)
+        _update_ticket_for_follow_up(
+            session, match.ticket, message, classification, notify=not settings.silent
+        )
     else:
         ticket_id, ticket_number = _open_ticket(session, prepared, message, settings, match)
 
@@ -467,13 +475,28 @@ def _open_ticket(
 
 
 def _update_ticket_for_follow_up(
-    session: Session, ticket: Ticket, message: dict[str, Any], classification: Classification
+    session: Session,
+    ticket: Ticket,
+    message: dict[str, Any],
+    classification: Classification,
+    notify: bool,
 ) -> None:
+    """Record a customer's follow-up on its ticket: reopen it, redraw its card, tell its owner."""
     ticket.updated_at = utcnow()
     if not classification.is_automatic:
         ticket.last_customer_message_at = message["sent_at"] or message["received_at"]
         if ticket.status in (TicketStatus.SOLVED, TicketStatus.ON_HOLD):
             change_status(session, ticket, TicketStatus.OPEN, SYSTEM_ACTOR)
+            if notify:
+                enqueue_card_update(session, ticket)
+        if notify and ticket.assignee is not None:
+            enqueue_person_notice(
+                session,
+                ticket,
+                ticket.assignee,
+                N_("The customer answered ticket #{number}: {subject}"),
+                {"number": ticket.number, "subject": ticket.subject[:200]},
+            )
     # The status_changed event above must get its id before the email_received
     # event, which is a Core INSERT and so skips the ORM's pending rows.
     session.flush()

@@ -144,6 +144,7 @@ class ImapSource:
         # The UIDVALIDITY and UIDNEXT of the last fetch_new that ran to its
         # end: every UID below that UIDNEXT has been considered.
         self._considered: tuple[int, int | None] | None = None
+        self._idle_logged_for: IMAPClient | None = None
         self._stop = threading.Event()
 
     # -- MailSource --
@@ -237,6 +238,7 @@ class ImapSource:
     def _connection(self) -> IMAPClient:
         if self._client is None:
             self._client = self._connect()
+            self._idle_logged_for = None
         return self._client
 
     def _connect(self) -> IMAPClient:
@@ -473,6 +475,9 @@ class ImapSource:
     def _idle_until(self, deadline: float) -> None:
         client = self._connection()
         client.idle()
+        if client is not self._idle_logged_for:
+            self._idle_logged_for = client
+            logger.info("mailbox %s: waiting for new mail with IDLE", self.name)
         try:
             started = time.monotonic()
             while not self._stop.is_set():

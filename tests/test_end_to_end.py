@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.fake_slack import BOT_TOKEN, CHANNEL, SIGNING_SECRET, FakeSlack, SlackRequests
+from tests.fake_slack import (
+    BOT_TOKEN,
+    CHANNEL,
+    SIGNING_SECRET,
+    FakeSlack,
+    SlackRequests,
+    wait_until,
+)
 from tests.imapserver import PASSWORD, PymapServer, imap_server
 from tests.intake_support import OWN_ADDRESS
 from tests.smtpserver import SmtpServer
@@ -57,6 +64,15 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
+def posts_containing(fake: FakeSlack, text: str) -> list[dict[str, Any]]:
+    """Return the arguments of every chat.postMessage whose content contains `text`."""
+    return [
+        call.args
+        for call in fake.calls("chat.postMessage")
+        if text in json.dumps(call.args, ensure_ascii=False)
+    ]
+
+
 def card_action(card: dict[str, Any], action_id: str) -> dict[str, Any]:
     for block in card["blocks"]:
         for element in block.get("elements", []):
@@ -93,7 +109,9 @@ def test_email_to_slack_and_back(
         f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, fake.response_url()
     )
     try:
-        desk.wait_for_log("first connection")
+        # Appended once the service waits in IDLE: pymap announces no mail that
+        # arrived between the service's last command and the start of IDLE.
+        desk.wait_for_log("waiting for new mail with IDLE")
         imap_server.append(CUSTOMER_MAIL)
         try:
             card = fake.wait_for("chat.postMessage")[0].args
@@ -114,7 +132,9 @@ def test_email_to_slack_and_back(
         sent = smtp_server.wait_for_messages(1)[0].parsed()
 
         imap_server.append(answer_to(sent["Message-ID"]))
-        answer_post = fake.wait_for("chat.postMessage", 3)[-1].args
+        wait_until(lambda: len(posts_containing(fake, "It works now")) == 1)
+        answer_post = posts_containing(fake, "It works now")[0]
+        wait_until(lambda: len(posts_containing(fake, "The customer answered ticket #1")) == 1)
         returncode, log = desk.quit()
     finally:
         desk.kill()

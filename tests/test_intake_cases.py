@@ -197,7 +197,11 @@ def test_reply_without_threading_headers(intake: Intake) -> None:
     assert first.ticket_number == 1042
     assert second.ticket_number == 1042
     assert intake.ticket_count() == 1
-    assert intake.outbox_kinds() == [("post_message", 1042), ("post_message", 1042)]
+    assert intake.outbox_kinds() == [
+        ("update_card", 1042),
+        ("post_message", 1042),
+        ("post_message", 1042),
+    ]
     assert ticket.status == "open"
     assert "<apple-reply-0001@mail.example.org>" in known
     assert "<only-irt-0002@mail.example.org>" in known

@@ -98,7 +98,7 @@ def test_follow_up_reopens_in_order(intake: Intake, session_factory: sessionmake
     assert ticket.status == "open"
     assert ticket.last_customer_message_at == ticket.messages[-1].sent_at
     assert event_kinds(session_factory, 7) == ["status_changed", "email_received"]
-    assert intake.outbox_kinds() == [("post_message", 7)]
+    assert intake.outbox_kinds() == [("update_card", 7), ("post_message", 7)]
 
 
 def test_reply_to_closed_links(intake: Intake, session_factory: sessionmaker[Session]) -> None:

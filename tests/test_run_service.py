@@ -133,7 +133,7 @@ def test_imap_mail_after_reconnect(imap_server: PymapServer, tmp_path: Path) -> 
     )
     try:
         imap_server.append(b"Subject: before start\r\n\r\nold\r\n")
-        desk.wait_for_log("first connection")
+        desk.wait_for_log("waiting for new mail with IDLE")
         imap_server.append(case_file("001"))
         desk.wait_for("Возврат заказа №5512")
 

@@ -175,3 +175,23 @@ def test_status_and_priority(intake: Intake, session_factory: sessionmaker[Sessi
     assert ticket.solved_at is not None
     assert ticket.priority == "urgent"
     assert kinds[-2:] == ["status_changed", "priority_changed"]
+
+
+def test_owner_told_of_answer(intake: Intake, session_factory: sessionmaker[Session]) -> None:
+    assert SVETA is not None
+    claim_ticket(session_factory, SVETA, 1)
+    set_status(session_factory, SVETA, 1, "solved")
+    deliver(session_factory)
+    first_id = intake.ticket(1).messages[0].message_id
+    answer = (
+        "From: Олег Пробный <oleg@example.net>\r\nTo: support@helpdesk.example.com\r\n"
+        f"Subject: Re: code\r\nMessage-ID: <answer-1@example.net>\r\nIn-Reply-To: {first_id}\r\n"
+        "\r\nStill no SMS.\r\n"
+    ).encode()
+
+    intake.take(answer)
+    printed = deliver(session_factory)
+
+    assert intake.ticket(1).status == "open"
+    assert "#1 [open · normal]" in printed
+    assert "→ Sveta: The customer answered ticket #1: Не приходит СМС с кодом" in printed
