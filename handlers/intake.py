@@ -98,7 +98,7 @@ class IntakeSettings:
 
 @dataclass
 class IntakeResult:
-    """What became of one email, for the command line and the logs."""
+    """The outcome of one email's intake, for the command line and the logs."""
 
     outcome: Outcome
     ticket_number: int

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ReplySettings:
-    """Where replies come from: the support address and the desk's name shown beside the agent's."""
+    """The sender of replies: the support address and the desk's name shown beside the agent's."""
 
     blobs: BlobStore
     support_address: str
@@ -97,7 +97,7 @@ def reply_refusal(
 ) -> Feedback | None:
     """Return why `actor` cannot reply to ticket `number` now, or None when they can.
 
-    Checked before a typed reply waits out its undo window, so that nobody is
+    Checked before a typed reply waits out its undo window, so that no agent is
     told a reply is on its way that will then be refused.
     """
     if not actor.works_tickets:
@@ -138,7 +138,7 @@ def _reply_request(
 
 
 def _latest_customer_message(messages: Sequence[Message]) -> Message | None:
-    """Return the customer's latest real email: automatic mail and bounces are not answered."""
+    """Return the customer's latest real email: automatic mail and bounces get no reply."""
     for message in reversed(messages):
         if message.direction == Direction.INBOUND and message.kind == MessageKind.CUSTOMER:
             return message

@@ -7,7 +7,7 @@ later in that person's language.
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Feedback:
-    """The answer to the person who acted: a catalogue message and its parameters."""
+    """The message to the person who acted: a catalogue message id and its parameters."""
 
     message: str
     params: Mapping[str, object] = field(default_factory=dict)
@@ -189,42 +189,58 @@ def store_internal_message(session: Session, ticket: Ticket, actor: Actor, text:
 def set_status(
     session_factory: sessionmaker[Session], actor: Actor, number: int, status: str
 ) -> Feedback:
-    refusal = _refuse_non_staff(actor)
-    if refusal is not None:
-        return refusal
     if status not in set(TicketStatus):
         return Feedback(N_("Unknown status {value}."), {"value": status}, ok=False)
 
-    with session_factory.begin() as session:
-        ticket = find_ticket_by_number(session, number)
-        if ticket is None:
-            return _not_found(number)
+    def apply(session: Session, ticket: Ticket) -> None:
         change_status(session, ticket, TicketStatus(status), actor.name)
-        enqueue_card_update(session, ticket)
 
+    failure = _change_ticket(session_factory, actor, number, apply)
+    if failure is not None:
+        return failure
     return Feedback(N_("Ticket #{number} is now {status}."), {"number": number, "status": status})
 
 
 def set_priority(
     session_factory: sessionmaker[Session], actor: Actor, number: int, priority: str
 ) -> Feedback:
+    if priority not in set(Priority):
+        return Feedback(N_("Unknown priority {value}."), {"value": priority}, ok=False)
+
+    def apply(session: Session, ticket: Ticket) -> None:
+        previous = ticket.priority
+        ticket.priority = priority
+        ticket.updated_at = utcnow()
+        record_event(session, ticket, actor.name, "priority_changed", old=previous, new=priority)
+
+    failure = _change_ticket(session_factory, actor, number, apply)
+    if failure is not None:
+        return failure
+    return Feedback(
+        N_("Ticket #{number} now has {priority} priority."),
+        {"number": number, "priority": priority},
+    )
+
+
+def _change_ticket(
+    session_factory: sessionmaker[Session],
+    actor: Actor,
+    number: int,
+    apply: Callable[[Session, Ticket], None],
+) -> Feedback | None:
+    """Apply a staff member's change to ticket `number` and queue its card redraw.
+
+    Returns the refusal when `actor` may not change tickets or the ticket
+    does not exist, and None when the change is committed.
+    """
     refusal = _refuse_non_staff(actor)
     if refusal is not None:
         return refusal
-    if priority not in set(Priority):
-        return Feedback(N_("Unknown priority {value}."), {"value": priority}, ok=False)
 
     with session_factory.begin() as session:
         ticket = find_ticket_by_number(session, number)
         if ticket is None:
             return _not_found(number)
-        previous = ticket.priority
-        ticket.priority = priority
-        ticket.updated_at = utcnow()
-        record_event(session, ticket, actor.name, "priority_changed", old=previous, new=priority)
+        apply(session, ticket)
         enqueue_card_update(session, ticket)
-
-    return Feedback(
-        N_("Ticket #{number} now has {priority} priority."),
-        {"number": number, "priority": priority},
-    )
+    return None

@@ -139,7 +139,7 @@ class BounceReport:
 
 @dataclass
 class PartCache:
-    """What the readers below found in one message part, kept for the length of a `read_scope`."""
+    """The headers and content type read from one message part, kept for a `read_scope`."""
 
     part: Message  # keeps the part alive, so that its id() is not reused within the scope
     headers: dict[str, list[str]] | None = None

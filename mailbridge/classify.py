@@ -48,7 +48,7 @@ class MailKind(StrEnum):
 
 @dataclass(frozen=True)
 class Classification:
-    """Why a message is or is not automatic.
+    """The verdict on whether a message is automatic, with its reasons.
 
     `is_automatic` is true for every kind but "normal", and for normal mail
     from one of our own addresses. `no_reply_sender` is true when the address

@@ -460,7 +460,7 @@ class ImapSource:
             return True
         if uidnext is None:
             # Some servers (pymap among them) send no UIDNEXT on SELECT; the stored
-            # watermark tells which UIDs were already taken.
+            # watermark gives the highest UID already taken.
             with self._session_factory() as session:
                 state = load_state(session, self.name)
             uidnext = (state.last_uid if state is not None else 0) + 1

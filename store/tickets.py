@@ -143,7 +143,7 @@ def get_or_create_customer_id(session: Session, address: str, name: str) -> int:
     """
     normalised = address.strip().lower()
     if not normalised:
-        # A sender without an address is nobody we can recognise again.
+        # A sender without an address cannot be recognised again, so each is new.
         return int(session.execute(_INSERT_CUSTOMER, {"name": name}).scalar_one())
 
     found = session.execute(_SELECT_CUSTOMER_BY_ADDRESS, {"address": normalised}).first()

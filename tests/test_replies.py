@@ -132,7 +132,8 @@ def test_reply_reaches_smtp(
 def test_reply_to_held_ticket(
     intake: Intake, session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    assert SVETA is not None and DMITRY is not None
+    assert SVETA is not None
+    assert DMITRY is not None
     claim_ticket(session_factory, SVETA, 1)
 
     feedback = send_reply(session_factory, reply_settings(tmp_path), DMITRY, 1, "Hello")

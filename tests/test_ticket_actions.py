@@ -66,7 +66,8 @@ def test_directory_finds_people() -> None:
 
 
 def test_claim_then_refusal(intake: Intake, session_factory: sessionmaker[Session]) -> None:
-    assert SVETA is not None and DMITRY is not None
+    assert SVETA is not None
+    assert DMITRY is not None
     deliver(session_factory)
 
     claimed = claim_ticket(session_factory, SVETA, 1)
@@ -109,7 +110,8 @@ def test_unknown_ticket(session_factory: sessionmaker[Session]) -> None:
 
 
 def test_unclaim_by_owner_only(intake: Intake, session_factory: sessionmaker[Session]) -> None:
-    assert SVETA is not None and DMITRY is not None
+    assert SVETA is not None
+    assert DMITRY is not None
     claim_ticket(session_factory, SVETA, 1)
 
     by_other = unclaim_ticket(session_factory, DMITRY, 1)
@@ -123,7 +125,8 @@ def test_unclaim_by_owner_only(intake: Intake, session_factory: sessionmaker[Ses
 
 
 def test_take_over_tells_owner(intake: Intake, session_factory: sessionmaker[Session]) -> None:
-    assert SVETA is not None and DMITRY is not None
+    assert SVETA is not None
+    assert DMITRY is not None
     claim_ticket(session_factory, SVETA, 1)
     deliver(session_factory)
 
