@@ -20,13 +20,16 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleCommands, sanitize
+from bot.rules_watch import RulesWatcher
 from bot.service import Service
 from bot.settings import Settings
-from bot.wiring import WiringError, build_desk
+from bot.wiring import WiringError, build_desk, reply_settings
 from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
 from handlers.i18n import Translator
 from handlers.intake import IntakeResult, IntakeSettings, ingest
 from handlers.note_texts import describe_note
+from handlers.replies import ReplySettings
+from handlers.rules_book import RulesBook
 from handlers.rules_check import check_rules_file
 from handlers.rules_test import explain_rules
 from mailbridge.errors import MailbridgeError
@@ -171,12 +174,22 @@ def _open_database(
     return engine, make_session_factory(engine)
 
 
-def _intake_settings(settings: Settings, rules: Rules, *, silent: bool = False) -> IntakeSettings:
+def _intake_settings(
+    settings: Settings,
+    rules: RulesBook,
+    *,
+    silent: bool = False,
+    reply_settings: ReplySettings | None = None,
+    mailbox_address: str = "",
+) -> IntakeSettings:
     return IntakeSettings(
         blobs=BlobStore(settings.data_dir),
         max_attachment_bytes=settings.max_attachment_bytes,
-        own_addresses=rules.own_addresses(),
+        own_addresses=rules.current.own_addresses(),
         silent=silent,
+        rules=rules,
+        reply_settings=reply_settings,
+        mailbox_address=mailbox_address,
     )
 
 
@@ -206,7 +219,7 @@ def run_demo(arguments: argparse.Namespace) -> int:
     )
     try:
         source = MaildirSource(maildir, poll_interval=1.0)
-        return _serve(settings, rules, [source], once=arguments.once)
+        return _serve(settings, rules, [(source, "")], once=arguments.once)
     finally:
         if arguments.once:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -238,16 +251,21 @@ def run_service(arguments: argparse.Namespace) -> int:
 
 def mail_sources(
     settings: Settings, rules: Rules, session_factory: sessionmaker[Session]
-) -> list[MailSource]:
-    """Return the configured mail sources: the environment's mailbox and those of rules.yaml."""
-    sources: list[MailSource] = []
+) -> list[tuple[MailSource, str]]:
+    """Return the configured mail sources with the address each receives mail for.
+
+    The environment's mailbox has the support address ("" lets intake use
+    the one in force); a mailbox of rules.yaml has its own.
+    """
+    sources: list[tuple[MailSource, str]] = []
     if settings.imap_url:
         password = settings.imap_password.get_secret_value() if settings.imap_password else ""
-        sources.append(_imap_source(settings, settings.imap_url, password, session_factory))
+        source = _imap_source(settings, settings.imap_url, password, session_factory)
+        sources.append((source, ""))
     if settings.maildir:
-        sources.append(_maildir_source(settings, settings.maildir))
+        sources.append((_maildir_source(settings, settings.maildir), ""))
     for mailbox in rules.mailboxes:
-        sources.append(_configured_source(settings, mailbox, session_factory))
+        sources.append((_configured_source(settings, mailbox, session_factory), mailbox.address))
 
     if not sources:
         raise CommandError(NO_SOURCE_MESSAGE)
@@ -305,26 +323,32 @@ def _imap_source(
 def _serve(
     settings: Settings,
     rules: Rules,
-    sources: Sequence[MailSource],
+    sources: Sequence[tuple[MailSource, str]],
     *,
     once: bool,
     session_factory: sessionmaker[Session] | None = None,
 ) -> int:
     if session_factory is None:
         _, session_factory = _open_database(settings)
+    rules_book = RulesBook(rules)
     try:
-        desk = build_desk(settings, rules, session_factory, sys.stdout)
+        desk = build_desk(settings, rules_book, session_factory, sys.stdout)
     except WiringError as error:
         raise CommandError(str(error)) from error
     services = [
         Service(
             session_factory=session_factory,
-            intake_settings=_intake_settings(settings, rules),
+            intake_settings=_intake_settings(
+                settings,
+                rules_book,
+                reply_settings=desk.reply_settings,
+                mailbox_address=address,
+            ),
             source=desk.readiness.watch(source),
             dispatcher=desk.dispatcher,
             on_stored=desk.outbox.wake.set,
         )
-        for source in sources
+        for source, address in sources
     ]
     stop = threading.Event()
     commands = ConsoleCommands(
@@ -335,6 +359,7 @@ def _serve(
         actor=desk.console_actor,
         reply_settings=desk.reply_settings,
         on_change=desk.outbox.wake.set,
+        current_rules=lambda: rules_book.current,
     )
 
     if once:
@@ -345,7 +370,7 @@ def _serve(
             if not commands.execute(line):
                 break
             desk.dispatcher.deliver_pending()
-        for source in sources:
+        for source, _address in sources:
             source.close()
         return 0
 
@@ -354,6 +379,11 @@ def _serve(
         for service in services
     ]
     threads.append(threading.Thread(target=desk.outbox.run, args=(stop,), name="outbox"))
+    if settings.rules.exists():
+        watcher = RulesWatcher(
+            settings.rules, rules_book, desk.dispatcher.messengers, desk.translator
+        )
+        threads.append(threading.Thread(target=watcher.run, args=(stop,), name="rules"))
     for thread in threads:
         thread.start()
     # systemd and container runtimes stop a service with SIGTERM: stop as on Ctrl-C.
@@ -387,7 +417,12 @@ def run_ingest(arguments: argparse.Namespace) -> int:
     rules = _load_rules_or_default(settings.rules)
     translator = Translator(rules.locale, rules.timezone)
     _, session_factory = _open_database(settings)
-    intake_settings = _intake_settings(settings, rules, silent=arguments.silent)
+    intake_settings = _intake_settings(
+        settings,
+        RulesBook(rules),
+        silent=arguments.silent,
+        reply_settings=reply_settings(settings, rules, BlobStore(settings.data_dir)),
+    )
 
     failures = 0
     for path in arguments.files:

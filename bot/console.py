@@ -13,12 +13,14 @@ from typing import TextIO
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.config import Rules
 from handlers.i18n import N_, Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
 from handlers.messenger import MessageView, ThreadRef, TicketCard
 from handlers.people import Actor
-from handlers.queue import list_tickets, load_ticket, parse_queue_filter
+from handlers.queue import DEFAULT_ORDER, list_tickets, load_ticket, parse_queue_filter
 from handlers.replies import ReplySettings, send_reply
+from handlers.template_replies import send_template_reply
 from handlers.ticket_actions import (
     Feedback,
     add_note,
@@ -55,9 +57,11 @@ class ConsoleMessenger:
         self.translator = translator
         self._lock = threading.Lock()
 
-    def post_ticket(self, card: TicketCard) -> ThreadRef:
+    def post_ticket(self, card: TicketCard, chat: str | None = None) -> ThreadRef:
+        if chat is not None:
+            self._write(f"[{sanitize(chat)}]")
         self._write(render_card(card, self.translator))
-        return ThreadRef(messenger=self.name, chat_id="console", thread_id=str(card.number))
+        return ThreadRef(messenger=self.name, chat_id=chat or "console", thread_id=str(card.number))
 
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
         self._write(render_card(card, self.translator))
@@ -80,6 +84,10 @@ class ConsoleMessenger:
 
     def notify_person(self, user_id: str, text: str) -> None:
         self._write(f"  → {sanitize(user_id)}: {sanitize(text)}")
+
+    def post_notice(self, chat: str | None, text: str) -> None:
+        where = f"[{sanitize(chat)}] " if chat is not None else ""
+        self._write(f"{where}{sanitize(text)}")
 
     def write(self, text: str) -> None:
         self._write(text)
@@ -203,7 +211,9 @@ class ConsoleCommands:
     """The commands typed at the console: `list`, `show N`, `help`, `quit` and the ticket actions.
 
     Ticket actions (claim, unclaim, note, reply, status, priority) take the
-    words of `/desk` and run as `actor`.
+    words of `/desk` and run as `actor`. `current_rules` returns the rules in
+    force, whose templates `reply N #name` sends; without it that form is
+    answered as not available.
     """
 
     def __init__(
@@ -215,6 +225,7 @@ class ConsoleCommands:
         actor: Actor | None = None,
         reply_settings: ReplySettings | None = None,
         on_change: Callable[[], None] | None = None,
+        current_rules: Callable[[], Rules] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.messenger = messenger
@@ -223,6 +234,7 @@ class ConsoleCommands:
         self.actor = actor
         self.reply_settings = reply_settings
         self.on_change = on_change
+        self.current_rules = current_rules
 
     def run(self, input_stream: TextIO) -> None:
         """Read commands until the stream ends or `quit` is typed."""
@@ -285,10 +297,25 @@ class ConsoleCommands:
             return set_status(self.session_factory, actor, number, command.status or "")
         if command.name == "priority":
             return set_priority(self.session_factory, actor, number, command.priority or "")
-        if self.reply_settings is None or command.template is not None:
-            return Feedback(N_("Replies with templates are not available here yet."), ok=False)
+        if command.template is not None:
+            return self._send_template(command.template, actor, number)
+        if self.reply_settings is None:
+            return Feedback(N_("Replies to customers are not available in this console."), ok=False)
         return send_reply(
             self.session_factory, self.reply_settings, actor, number, command.text or "", "console"
+        )
+
+    def _send_template(self, name: str, actor: Actor, number: int) -> Feedback:
+        if self.reply_settings is None or self.current_rules is None:
+            return Feedback(N_("Replies with templates are not available here yet."), ok=False)
+        return send_template_reply(
+            self.session_factory,
+            self.reply_settings,
+            self.current_rules(),
+            actor,
+            number,
+            name,
+            "console",
         )
 
     def _list(self, argument: str) -> str:
@@ -297,7 +324,8 @@ class ConsoleCommands:
         except CommandSyntaxError as error:
             return self.t.gettext(error.message, **error.params)
         with self.session_factory() as session:
-            tickets = list_tickets(session, queue_filter)
+            order = self.current_rules().queue_order if self.current_rules else DEFAULT_ORDER
+            tickets = list_tickets(session, queue_filter, order=order)
             if not tickets:
                 return self.t.gettext("No tickets match.")
             header = self.t.gettext(
@@ -339,6 +367,7 @@ class ConsoleCommands:
                 self.t.gettext("show N    ticket N with all its messages"),
                 self.t.gettext("claim N, unclaim N      take or release ticket N"),
                 self.t.gettext("reply N TEXT            email TEXT to ticket N's customer"),
+                self.t.gettext("reply N #NAME           email the template NAME, filled in for N"),
                 self.t.gettext("note N TEXT             internal comment on ticket N"),
                 self.t.gettext("status N STATUS, priority N PRIORITY   change them"),
                 self.t.gettext("help      this list"),

@@ -25,6 +25,7 @@ from handlers.i18n import Translator
 from handlers.messenger import Messenger
 from handlers.people import Actor, Directory
 from handlers.replies import ReplySettings
+from handlers.rules_book import RulesBook
 from mailbridge.file_outbox import FileOutbox
 from mailbridge.smtp import MailSender, SmtpConfigError, SmtpSender
 from mailbridge.sources import IncomingMail, MailSource
@@ -123,7 +124,7 @@ class Desk:
     """The shared parts of a running threaddesk."""
 
     session_factory: sessionmaker[Session]
-    rules: Rules
+    rules_book: RulesBook
     translator: Translator
     directory: Directory
     console: ConsoleMessenger
@@ -133,6 +134,11 @@ class Desk:
     console_actor: Actor
     readiness: Readiness = field(default_factory=Readiness)
     slack: "SlackParts | None" = None
+
+    @property
+    def rules(self) -> Rules:
+        """The rules in force now, which a reload of rules.yaml replaces."""
+        return self.rules_book.current
 
 
 @dataclass
@@ -186,34 +192,41 @@ class SlackParts:
 
 def build_desk(
     settings: Settings,
-    rules: Rules,
+    rules_book: RulesBook,
     session_factory: sessionmaker[Session],
     output: TextIO,
 ) -> Desk:
+    """Build the desk for the rules in `rules_book`.
+
+    The people and the routing follow a reload of the book; the language,
+    time zone, channels and support address are read once, here.
+    """
+    rules = rules_book.current
     translator = Translator(rules.locale, rules.timezone)
     directory = Directory(rules)
+    rules_book.on_replace(directory.reload)
     blobs = BlobStore(settings.data_dir)
     console = ConsoleMessenger(output, translator)
     slack_messenger = _slack_messenger(settings, rules, translator, blobs)
     messengers: list[Messenger] = [slack_messenger] if slack_messenger else [console]
     dispatcher = Dispatcher(
-        session_factory, messengers, translator, directory, mail_sender(settings), blobs
+        session_factory,
+        messengers,
+        translator,
+        directory,
+        mail_sender(settings),
+        blobs,
+        rules=rules_book,
     )
-    support_address = settings.from_address or rules.support_address
     desk = Desk(
         session_factory=session_factory,
-        rules=rules,
+        rules_book=rules_book,
         translator=translator,
         directory=directory,
         console=console,
         dispatcher=dispatcher,
         outbox=OutboxWorker(dispatcher),
-        reply_settings=ReplySettings(
-            blobs=blobs,
-            support_address=support_address,
-            support_name=rules.support_name or DEFAULT_SUPPORT_NAME,
-            own_addresses=rules.own_addresses() | {support_address.lower()},
-        ),
+        reply_settings=reply_settings(settings, rules, blobs),
         console_actor=console_actor(rules),
     )
     if slack_messenger is not None:
@@ -250,12 +263,23 @@ def _slack_parts(settings: Settings, desk: Desk, client: WebClient) -> SlackPart
         credentials,
         desk.session_factory,
         desk.directory,
-        desk.rules,
+        desk.rules_book,
         desk.reply_settings,
         desk.outbox.wake.set,
         api_url=settings.slack_api_url,
     )
     return SlackParts(app, listeners, client, desk.readiness)
+
+
+def reply_settings(settings: Settings, rules: Rules, blobs: BlobStore) -> ReplySettings:
+    """Return who replies and auto-replies are sent as: THREADDESK_FROM_ADDRESS, else rules.yaml."""
+    support_address = settings.from_address or rules.support_address
+    return ReplySettings(
+        blobs=blobs,
+        support_address=support_address,
+        support_name=rules.support_name or DEFAULT_SUPPORT_NAME,
+        own_addresses=rules.own_addresses() | {support_address.lower()},
+    )
 
 
 def mail_sender(settings: Settings) -> MailSender:

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RANGE_PATTERN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -21,11 +21,26 @@ MAX_DAYS_AHEAD = 400
 class BusinessHours(BaseModel):
     """Opening ranges such as "09:00-18:00" for each weekday, and the dates closed all day.
 
-    A weekday that is not listed is closed. `timezone` defaults to the rules
-    file's `timezone`.
+    A weekday that is not listed is closed. A key may name a run of days,
+    such as "mon-fri". `timezone` defaults to the rules file's `timezone`.
     """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_day_runs(cls, data: object) -> object:
+        """Write "mon-fri: 09:00-18:00" as the same ranges under mon, tue, wed, thu and fri."""
+        if not isinstance(data, dict):
+            return data
+        expanded: dict[object, object] = {}
+        for key, value in data.items():
+            days = _day_run(key) if isinstance(key, str) else None
+            for day in days or [key]:
+                if day in expanded:
+                    raise ValueError(f"{day} is given more than once (in {key!r})")
+                expanded[day] = value
+        return expanded
 
     timezone: str = "UTC"
     mon: list[str] = Field(default_factory=list)
@@ -74,6 +89,16 @@ class BusinessHours(BaseModel):
             return []
         texts: list[str] = getattr(self, WEEKDAYS[day.weekday()])
         return sorted(parse_range(text) for text in texts)
+
+
+def _day_run(key: str) -> list[str] | None:
+    """Return the weekdays of a run such as "mon-fri", in order, or None for any other key."""
+    first, dash, last = key.strip().lower().partition("-")
+    if not dash or first not in WEEKDAYS or last not in WEEKDAYS:
+        return None
+    start, end = WEEKDAYS.index(first), WEEKDAYS.index(last)
+    length = (end - start) % len(WEEKDAYS) + 1
+    return [WEEKDAYS[(start + offset) % len(WEEKDAYS)] for offset in range(length)]
 
 
 def parse_range(text: str) -> tuple[int, int]:

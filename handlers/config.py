@@ -22,8 +22,13 @@ from handlers.business_hours import BusinessHours
 from handlers.rules_engine import Rule
 from handlers.templates import Template
 
+QueueOrderKey = Literal["priority", "waiting", "created", "updated"]
 DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
 DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def _default_queue_order() -> list[QueueOrderKey]:
+    return ["priority", "waiting"]
 
 
 class ConfigError(Exception):
@@ -101,6 +106,10 @@ class Rules(BaseModel):
     templates: dict[str, Template] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     auto_reply_interval: timedelta = timedelta(hours=24)
+    # How the queue is sorted, most significant first: `priority` (urgent first),
+    # `waiting` (the customer's last message, oldest first), `created` (oldest
+    # first) or `updated` (least recently changed first).
+    queue_order: list[QueueOrderKey] = Field(default_factory=_default_queue_order, min_length=1)
 
     @field_validator("auto_reply_interval", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from handlers.i18n import Translator
 from handlers.messenger import Messenger, RateLimited, ThreadRef
 from handlers.notifications import (
+    NOTIFY_CHANNEL,
     NOTIFY_PERSON,
     POST_MESSAGE,
     POST_TICKET,
@@ -28,6 +29,7 @@ from handlers.notifications import (
     enqueue_post_update,
 )
 from handlers.people import Directory
+from handlers.rules_book import RulesBook
 from handlers.views import message_view, ticket_card
 from mailbridge.outgoing import OutgoingEmail
 from mailbridge.smtp import MailSender, SmtpPermanentError
@@ -60,6 +62,7 @@ class Dispatcher:
     directory: Directory | None = None
     mail_sender: MailSender | None = None
     blobs: BlobStore | None = None
+    rules: RulesBook | None = None
 
     def deliver_pending(self) -> int:
         """Deliver every due outbox item; return how many were completed."""
@@ -119,6 +122,9 @@ class Dispatcher:
         if item.kind == NOTIFY_PERSON:
             self._notify_person(item, messenger)
             return
+        if item.kind == NOTIFY_CHANNEL:
+            self._notify_channel(item, messenger)
+            return
 
         ticket = session.scalars(
             select(Ticket)
@@ -130,7 +136,9 @@ class Dispatcher:
         if item.kind == POST_TICKET:
             if thread is None:
                 card = ticket_card(ticket, self.translator, _linked_ticket_number(session, ticket))
-                _remember_thread(session, ticket, messenger.post_ticket(card))
+                chat = self._chat_of(ticket.channel, messenger.name)
+                posted = messenger.post_ticket(card, chat) if chat else messenger.post_ticket(card)
+                _remember_thread(session, ticket, posted)
             return
 
         if item.kind == UPDATE_CARD:
@@ -175,6 +183,32 @@ class Dispatcher:
             reader = Translator(person.locale, self.translator.timezone.key)
         params = dict(item.payload.get("params") or {})
         messenger.notify_person(user_id, reader.gettext(str(item.payload.get("message")), **params))
+
+    def _notify_channel(self, item: OutboxItem, messenger: Messenger) -> None:
+        """Post a rule's notice in the channel it names; skip a messenger the channel is not in."""
+        chat = self._chat_of(str(item.payload.get("channel", "")), messenger.name)
+        if chat is None:
+            return
+        params = dict(item.payload.get("params") or {})
+        messenger.post_notice(
+            chat, self.translator.gettext(str(item.payload.get("message")), **params)
+        )
+
+    def _chat_of(self, channel: str | None, messenger: str) -> str | None:
+        """Return `messenger`'s id of the rules.yaml channel named `channel`, or None."""
+        if not channel or self.rules is None:
+            return None
+        config = self.rules.current.channels.get(channel)
+        if config is None:
+            logger.warning("channel %s is no longer in rules.yaml; using the default", channel)
+            return None
+        if messenger == "console":
+            return channel
+        if messenger == "slack":
+            return config.slack
+        if messenger == "telegram" and config.telegram is not None:
+            return str(config.telegram)
+        return None
 
     def _send_email(self, session: Session, item: OutboxItem) -> bool:
         message = session.get(Message, item.message_row_id)

@@ -50,6 +50,10 @@ def translations(locale: str) -> Translations:
     return Translations(compiled, domain=DOMAIN)
 
 
+# CLDR date patterns, by locale, for `Translator.weekday_time`.
+WEEKDAY_TIME_PATTERNS = {"en": "EEEE, MMMM d, HH:mm", "ru": "EEEE, d MMMM, HH:mm"}
+
+
 class Translator:
     """Translated text and locale-aware formatting for one reader."""
 
@@ -65,6 +69,16 @@ class Translator:
     def ngettext(self, singular: str, plural: str, count: int, **params: object) -> str:
         text = self._catalog.ngettext(singular, plural, count)
         return text.format(count=count, **params)
+
+    def weekday_time(self, value: datetime) -> str:
+        """Format a moment for a customer, with the weekday and no seconds.
+
+        For example "Monday, December 7, 09:00" or "понедельник, 7 декабря, 09:00".
+        """
+        pattern = WEEKDAY_TIME_PATTERNS.get(self.locale, WEEKDAY_TIME_PATTERNS["en"])
+        return format_datetime(
+            value, format=pattern, tzinfo=self.timezone, locale=Locale.parse(self.locale)
+        )
 
     def datetime(self, value: datetime) -> str:
         """Format a moment in the reader's time zone, e.g. "Dec 3, 2026, 9:12:00 AM"."""

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.column_limits import fit_to_columns
+from handlers.config import Rules
 from handlers.i18n import N_
 from handlers.matching import Match, find_ticket
 from handlers.notifications import (
@@ -28,6 +29,15 @@ from handlers.notifications import (
     enqueue_card_update,
     enqueue_person_notice,
 )
+from handlers.replies import ReplySettings
+from handlers.routing import (
+    Routing,
+    apply_to_follow_up,
+    finish_routing,
+    new_ticket_fields,
+    route_email,
+)
+from handlers.rules_book import RulesBook
 from mailbridge.classify import Classification, classify
 from mailbridge.identity import identity_key
 from mailbridge.message import ParsedAttachment, ParsedMessage, ParseNote
@@ -46,12 +56,15 @@ from store.models import (
     TicketStatus,
 )
 from store.tickets import (
+    BATCH_LOOKUPS,
+    BatchLookups,
     StoredMessage,
     change_status,
     find_message_by_identity,
     find_messages_by_identities,
     get_or_create_customer_id,
     insert_events,
+    look_up_batch,
     reserve_ticket_number,
 )
 from store.types import utcnow
@@ -94,6 +107,12 @@ class IntakeSettings:
     max_attachment_bytes: int
     own_addresses: frozenset[str] = frozenset()
     silent: bool = False
+    # The rules of rules.yaml, read at each message, and what auto-replies are sent with.
+    rules: RulesBook | None = None
+    reply_settings: ReplySettings | None = None
+    # The address this source receives mail for, which `mailbox` conditions test;
+    # empty for the support address in force.
+    mailbox_address: str = ""
 
 
 @dataclass
@@ -115,7 +134,10 @@ class IntakeResult:
 
 @dataclass
 class PreparedMail:
-    """An email after the work that needs no database: parsed, classified, files written."""
+    """An email after the work that needs no database: parsed, classified, files written.
+
+    `parsed.source` is None: the stdlib message tree is freed once classified.
+    """
 
     mail: IncomingMail
     parsed: ParsedMessage
@@ -208,22 +230,42 @@ def _ingest_batch_in_transaction(
 ) -> list[IntakeResult]:
     """Store every mail of `prepared` in the caller's transaction; raise on the first failure."""
     stored = find_messages_by_identities(session, [item.key for item in prepared])
+    session.info[BATCH_LOOKUPS] = _look_up_batch(session, prepared)
     keys_in_batch: set[str] = set()
     results = []
-    for item in prepared:
-        existing = stored.get(item.key)
-        if existing is not None:
-            results.append(_duplicate_result(session, existing, item, log_lines))
-        else:
-            # Since the look-up above, only this batch can have stored the mail, when it
-            # repeats an earlier one. A copy that another worker commits meanwhile makes the
-            # INSERT fail on the unique identity key, and the batch runs again with SAVEPOINTs.
-            repeated = item.key in keys_in_batch
-            results.append(
-                _ingest_in_transaction(session, item, settings, log_lines, look_up=repeated)
-            )
-        keys_in_batch.add(item.key)
+    try:
+        for item in prepared:
+            existing = stored.get(item.key)
+            if existing is not None:
+                results.append(_duplicate_result(session, existing, item, log_lines))
+            else:
+                # Since the look-up above, only this batch can have stored the mail, when it
+                # repeats an earlier one. A copy that another worker commits meanwhile makes the
+                # INSERT fail on the unique identity key, and the batch runs again with
+                # SAVEPOINTs.
+                repeated = item.key in keys_in_batch
+                results.append(
+                    _ingest_in_transaction(session, item, settings, log_lines, look_up=repeated)
+                )
+            keys_in_batch.add(item.key)
+    finally:
+        # The look-ups hold only within this transaction.
+        session.info.pop(BATCH_LOOKUPS, None)
     return results
+
+
+def _look_up_batch(session: Session, prepared: list[PreparedMail]) -> BatchLookups:
+    """Look up the senders' customers and the threads of all mails of a batch in two queries."""
+    return look_up_batch(
+        session,
+        addresses=[item.parsed.sender.address for item in prepared],
+        referenced_ids=[
+            message_id
+            for item in prepared
+            for message_id in (*item.parsed.references, *item.parsed.in_reply_to)
+        ],
+        own_message_ids=[item.parsed.message_id for item in prepared if item.parsed.message_id],
+    )
 
 
 def _ingest_batch_in_savepoints(
@@ -255,10 +297,16 @@ def prepare_mail(mail: IncomingMail, settings: IntakeSettings) -> PreparedMail:
     _add_omission_notes(parsed, mail)
     fit_to_columns(parsed, mail)
     file_blobs = _store_attachment_files(parsed.attachments, settings.blobs)
+    classification = classify(parsed.source or EmailMessage(), settings.own_addresses)
+    # Nothing after classification reads the stdlib message tree. Freed now, a
+    # batch does not hold a hundred of them, each hundreds of objects that
+    # every run of the garbage collector walks: with bench/intake.py that
+    # cut the collector's time per mail from about 0.12 ms to 0.03 ms.
+    parsed.source = None
     return PreparedMail(
         mail=mail,
         parsed=parsed,
-        classification=classify(parsed.source or EmailMessage(), settings.own_addresses),
+        classification=classification,
         key=identity_key(mail.raw, parsed),
         raw_digest=raw_blob.digest,
         stored_files={index: blob.digest for index, blob in file_blobs.items()},
@@ -332,14 +380,22 @@ def _ingest_in_transaction(
     match = find_ticket(session, parsed, classification, received_at)
     message = _message_row(prepared, received_at)
     outcome = _choose_outcome(match.ticket, classification)
+    # Read once, so that a reload of rules.yaml meanwhile cannot route half of this mail.
+    rules = settings.rules.current if settings.rules is not None else None
+    routing = _route(session, prepared, settings, rules, outcome, match, received_at)
     if outcome == Outcome.FOLLOW_UP:
         assert match.ticket is not None
         ticket_id, ticket_number = match.ticket.id, match.ticket.number
         _update_ticket_for_follow_up(
             session, match.ticket, message, classification, notify=not settings.silent
         )
+        if routing is not None and rules is not None:
+            routing = apply_to_follow_up(session, rules, routing, match.ticket, utcnow())
     else:
-        ticket_id, ticket_number = _open_ticket(session, prepared, message, settings, match)
+        fields: dict[str, Any] = {}
+        if routing is not None and rules is not None:
+            routing, fields = new_ticket_fields(session, rules, routing, utcnow())
+        ticket_id, ticket_number = _open_ticket(session, prepared, message, settings, match, fields)
 
     message["ticket_id"] = ticket_id
     message_row_id = session.execute(_INSERT_MESSAGE, message).scalar_one()
@@ -356,7 +412,8 @@ def _ingest_in_transaction(
     }
     events.append(("email_received", email_received))
     insert_events(session, ticket_id, SYSTEM_ACTOR, events)
-    if not settings.silent:
+    is_spam = routing is not None and routing.plan.is_spam and outcome != Outcome.FOLLOW_UP
+    if not settings.silent and not is_spam:
         # The row that notifications.enqueue_new_ticket or enqueue_follow_up
         # adds, written here because those take ORM objects intake does not build.
         kind = POST_MESSAGE if outcome == Outcome.FOLLOW_UP else POST_TICKET
@@ -364,6 +421,10 @@ def _ingest_in_transaction(
             _INSERT_OUTBOX_ITEM,
             {"kind": kind, "ticket_id": ticket_id, "message_row_id": message_row_id},
         )
+    if routing is not None and rules is not None and routing.matched:
+        ticket = match.ticket if outcome == Outcome.FOLLOW_UP else session.get(Ticket, ticket_id)
+        assert ticket is not None
+        _finish_routing(session, settings, rules, routing, ticket, outcome, message)
     if mail.position is not None:
         record_position(session, mail.position)
     # A committed row must never name a file that is still being written. A
@@ -447,14 +508,68 @@ def _choose_outcome(matched: Ticket | None, classification: Classification) -> O
     return Outcome.FOLLOW_UP
 
 
+def _route(
+    session: Session,
+    prepared: PreparedMail,
+    settings: IntakeSettings,
+    rules: Rules | None,
+    outcome: Outcome,
+    match: Match,
+    received_at: datetime,
+) -> Routing | None:
+    """Evaluate the rules on a mail that opens a ticket or is a customer's follow-up."""
+    if rules is None:
+        return None
+    is_follow_up = outcome == Outcome.FOLLOW_UP
+    if is_follow_up and _message_kind(prepared.classification) != MessageKind.CUSTOMER:
+        return None
+    return route_email(
+        session,
+        rules,
+        prepared.parsed,
+        prepared.classification,
+        received_at,
+        mailbox=settings.mailbox_address or rules.support_address,
+        follow_up_of=match.ticket.id if is_follow_up and match.ticket else None,
+    )
+
+
+def _finish_routing(
+    session: Session,
+    settings: IntakeSettings,
+    rules: Rules,
+    routing: Routing,
+    ticket: Ticket,
+    outcome: Outcome,
+    message: dict[str, Any],
+) -> None:
+    """Apply the rest of the plan once the message is stored, and redraw a changed card."""
+    added_tags = finish_routing(
+        session,
+        rules,
+        routing,
+        ticket,
+        reply_settings=settings.reply_settings,
+        notify=not settings.silent,
+        customer_text=message["visible_text"],
+    )
+    changed_card = routing.changed_card or bool(added_tags)
+    if outcome == Outcome.FOLLOW_UP and changed_card and not settings.silent:
+        enqueue_card_update(session, ticket)
+
+
 def _open_ticket(
     session: Session,
     prepared: PreparedMail,
     message: dict[str, Any],
     settings: IntakeSettings,
     match: Match,
+    fields: dict[str, Any],
 ) -> tuple[int, int]:
-    """Insert the ticket that `message` opens and return its id and number."""
+    """Insert the ticket that `message` opens, with the columns the rules set in `fields`.
+
+    Returns the ticket's id and number.
+    """
     sender = prepared.parsed.sender
     customer_id = get_or_create_customer_id(session, sender.address, sender.name)
     number = reserve_ticket_number(session)
@@ -469,6 +584,7 @@ def _open_ticket(
         "created_at": written_at,
         "updated_at": utcnow(),
         "last_customer_message_at": (None if prepared.classification.is_automatic else written_at),
+        **fields,
     }
     ticket_id = session.execute(_INSERT_TICKET, ticket).scalar_one()
     return int(ticket_id), number

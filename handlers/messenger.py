@@ -79,8 +79,12 @@ class RateLimited(Exception):
 class Messenger(Protocol):
     name: str
 
-    def post_ticket(self, card: TicketCard) -> ThreadRef:
-        """Post a new ticket's card and return the thread it starts."""
+    def post_ticket(self, card: TicketCard, chat: str | None = None) -> ThreadRef:
+        """Post a new ticket's card and return the thread it starts.
+
+        `chat` is this messenger's id of the support channel a rule chose;
+        None posts in the default support channel.
+        """
         ...
 
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
@@ -97,4 +101,8 @@ class Messenger(Protocol):
 
     def notify_person(self, user_id: str, text: str) -> None:
         """Send `text` to one person directly, outside the support channel."""
+        ...
+
+    def post_notice(self, chat: str | None, text: str) -> None:
+        """Post `text` in a channel (this messenger's id), or in the support channel for None."""
         ...

@@ -10,6 +10,7 @@ POST_TICKET = "post_ticket"
 POST_MESSAGE = "post_message"
 UPDATE_CARD = "update_card"
 NOTIFY_PERSON = "notify_person"
+NOTIFY_CHANNEL = "notify_channel"
 UPDATE_POST = "update_post"
 SEND_EMAIL = "send_email"
 
@@ -17,6 +18,11 @@ SEND_EMAIL = "send_email"
 def enqueue_new_ticket(session: Session, ticket: Ticket, first_message: Message) -> None:
     """Queue the ticket's card; the first message is shown on it."""
     session.add(OutboxItem(kind=POST_TICKET, ticket_id=ticket.id, message_row_id=first_message.id))
+
+
+def enqueue_ticket_card(session: Session, ticket: Ticket) -> None:
+    """Queue the card of a ticket that has none yet, such as one released from spam."""
+    session.add(OutboxItem(kind=POST_TICKET, ticket_id=ticket.id))
 
 
 def enqueue_follow_up(
@@ -53,6 +59,23 @@ def enqueue_person_notice(
             kind=NOTIFY_PERSON,
             ticket_id=ticket.id,
             payload={"person": person, "message": message, "params": dict(params)},
+        )
+    )
+
+
+def enqueue_channel_notice(
+    session: Session,
+    ticket: Ticket,
+    channel: str,
+    message: str,
+    params: Mapping[str, str | int],
+) -> None:
+    """Queue a notice about the ticket in `channel`, a name under `channels` in rules.yaml."""
+    session.add(
+        OutboxItem(
+            kind=NOTIFY_CHANNEL,
+            ticket_id=ticket.id,
+            payload={"channel": channel, "message": message, "params": dict(params)},
         )
     )
 

@@ -39,23 +39,33 @@ class Directory:
     def __init__(self, rules: Rules) -> None:
         self._by_messenger_id: dict[tuple[str, str], Actor] = {}
         self._people: dict[str, Person] = {}
+        self.reload(rules)
+
+    def reload(self, rules: Rules) -> None:
+        """Index the people of `rules`, replacing the old index at once when it is complete."""
+        by_messenger_id: dict[tuple[str, str], Actor] = {}
+        people: dict[str, Person] = {}
+
+        def add(person: Person, actor: Actor) -> None:
+            people[person.name] = person
+            if person.slack:
+                by_messenger_id[("slack", person.slack)] = actor
+            if person.telegram is not None:
+                by_messenger_id[("telegram", str(person.telegram))] = actor
+
         for person in rules.agents:
-            self._add(person, Actor(person.name, person.role, person.locale, None, person.email))
+            add(person, Actor(person.name, person.role, person.locale, None, person.email))
         for department_name, department in rules.departments.items():
             for member in department.members:
-                if member.name in self._people:
+                if member.name in people:
                     continue  # an agent who is also in a department keeps the agent's rights
-                actor = Actor(
-                    member.name, DEPARTMENT_ROLE, member.locale, department_name, member.email
+                add(
+                    member,
+                    Actor(
+                        member.name, DEPARTMENT_ROLE, member.locale, department_name, member.email
+                    ),
                 )
-                self._add(member, actor)
-
-    def _add(self, person: Person, actor: Actor) -> None:
-        self._people[person.name] = person
-        if person.slack:
-            self._by_messenger_id[("slack", person.slack)] = actor
-        if person.telegram is not None:
-            self._by_messenger_id[("telegram", str(person.telegram))] = actor
+        self._by_messenger_id, self._people = by_messenger_id, people
 
     def find(self, messenger: str, user_id: str) -> Actor | None:
         """Return the person behind a messenger user id, or None for a stranger."""

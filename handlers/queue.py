@@ -1,8 +1,10 @@
 """Read the ticket queue: the open tickets in working order, and one ticket in full."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.orm import Session, selectinload
 
 from handlers.commands import STATUS_WORDS, CommandSyntaxError
@@ -15,6 +17,15 @@ PRIORITY_RANK = case(
     else_=4,
 )
 OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.ON_HOLD)
+# The sort keys of `queue_order` in rules.yaml. A ticket the customer has not
+# written on yet (only automatic mail) waits last.
+ORDER_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "priority": PRIORITY_RANK,
+    "waiting": Ticket.last_customer_message_at.asc().nulls_last(),
+    "created": Ticket.created_at.asc(),
+    "updated": Ticket.updated_at.asc(),
+}
+DEFAULT_ORDER = ("priority", "waiting")
 
 
 MINE_WORDS = frozenset({"mine", "me", "my", "мои", "мой"})
@@ -54,15 +65,24 @@ def parse_queue_filter(argument: str | None, actor_name: str | None) -> QueueFil
     return QueueFilter(owner, unassigned, tuple(statuses) or tuple(OPEN_STATUSES))
 
 
-def list_tickets(session: Session, queue_filter: QueueFilter, limit: int = 50) -> list[Ticket]:
-    """Return the tickets of `queue_filter`, highest priority first, then longest waiting first."""
+def list_tickets(
+    session: Session,
+    queue_filter: QueueFilter,
+    limit: int = 50,
+    order: Sequence[str] = DEFAULT_ORDER,
+) -> list[Ticket]:
+    """Return the tickets of `queue_filter` sorted by `order` (see `queue_order` in rules.yaml).
+
+    The default is the highest priority first, then the customer who has
+    waited longest. The ticket number breaks every tie.
+    """
     query = select(Ticket).where(Ticket.status.in_(queue_filter.statuses))
     if queue_filter.owner is not None:
         query = query.where(Ticket.assignee == queue_filter.owner)
     if queue_filter.unassigned:
         query = query.where(Ticket.assignee.is_(None))
     query = (
-        query.order_by(PRIORITY_RANK, Ticket.last_customer_message_at, Ticket.number)
+        query.order_by(*(ORDER_COLUMNS[key] for key in order), Ticket.number)
         .options(selectinload(Ticket.customer), selectinload(Ticket.tags))
         .limit(limit)
     )

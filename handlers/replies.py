@@ -74,7 +74,7 @@ def send_reply(
             return held_by_other(number, owner.owner, owner.claimed_at)
 
         try:
-            request = _reply_request(session, ticket, settings, actor, text)
+            request = build_reply_request(session, ticket, settings, text, agent_name=actor.name)
             email = compose_reply(request)
         except ComposeError as error:
             logger.warning("ticket #%d: reply by %s not composed: %s", number, actor.name, error)
@@ -82,9 +82,18 @@ def send_reply(
                 N_("The reply could not be composed: {reason}"), {"reason": str(error)}, ok=False
             )
 
-        reply = _store_reply(session, ticket, settings, actor, request, email)
+        reply = store_outgoing_email(
+            session,
+            ticket,
+            settings,
+            request,
+            email,
+            kind=MessageKind.AGENT_REPLY,
+            author=actor.name,
+        )
         enqueue_follow_up(session, ticket, reply)
         enqueue_email(session, ticket, reply, email.sender, list(email.recipients))
+        record_event(session, ticket, actor.name, "reply_queued", message_row_id=reply.id)
         if owner.outcome == ClaimOutcome.CLAIMED:
             enqueue_card_update(session, ticket)
 
@@ -111,9 +120,20 @@ def reply_refusal(
     return None
 
 
-def _reply_request(
-    session: Session, ticket: Ticket, settings: ReplySettings, actor: Actor, text: str
+def build_reply_request(
+    session: Session,
+    ticket: Ticket,
+    settings: ReplySettings,
+    text: str,
+    *,
+    agent_name: str | None,
+    is_automatic: bool = False,
 ) -> ReplyRequest:
+    """Describe an email to the ticket's customer, threaded under their latest message.
+
+    An automatic reply (`is_automatic`) carries no agent's name and is marked
+    with Auto-Submitted: auto-replied.
+    """
     messages = session.scalars(
         select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
     ).all()
@@ -126,7 +146,7 @@ def _reply_request(
         customer_subject=latest.subject if latest else None,
         support_address=settings.support_address,
         support_name=settings.support_name,
-        agent_name=actor.name,
+        agent_name=agent_name,
         to=[Address(name=ticket.customer.name, address=customer_address)],
         cc=_ticket_cc(messages),
         text=text,
@@ -134,6 +154,7 @@ def _reply_request(
         references=[message.message_id for message in messages if message.message_id],
         message_id=make_message_id(address_domain(settings.support_address)),
         own_addresses=sorted(settings.own_addresses),
+        is_automatic=is_automatic,
     )
 
 
@@ -163,22 +184,25 @@ def _customer_address(ticket: Ticket, latest: Message | None) -> str:
     return ticket.customer.addresses[0].address
 
 
-def _store_reply(
+def store_outgoing_email(
     session: Session,
     ticket: Ticket,
     settings: ReplySettings,
-    actor: Actor,
     request: ReplyRequest,
     email: OutgoingEmail,
+    *,
+    kind: MessageKind,
+    author: str,
 ) -> Message:
+    """Store a composed email on its ticket, its bytes in the blob store, as queued for sending."""
     reply = Message(
         ticket_id=ticket.id,
         direction=Direction.OUTBOUND,
-        kind=MessageKind.AGENT_REPLY,
+        kind=kind,
         message_id=email.message_id,
         subject=_header(email, "Subject"),
-        author=actor.name,
-        from_name=actor.name,
+        author=author,
+        from_name=request.agent_name or request.support_name,
         from_address=settings.support_address,
         to=[address.as_dict() for address in request.to],
         cc=[address.as_dict() for address in request.cc],
@@ -193,7 +217,6 @@ def _store_reply(
     session.add(reply)
     session.flush()
     ticket.updated_at = utcnow()
-    record_event(session, ticket, actor.name, "reply_queued", message_row_id=reply.id)
     return reply
 
 

@@ -171,6 +171,14 @@ def _action_problems(rules: Rules, action: Action, location: Location) -> Iterat
                 (*location, "assign", "department"),
                 f"department {name!r} has no members to assign to",
             )
+        elif not {member.name for member in department.members} & {
+            agent.name for agent in rules.agents
+        }:
+            yield Problem(
+                (*location, "assign", "department"),
+                f"no member of department {name!r} is listed under agents, and only agents "
+                "own tickets; list the members who work tickets under agents too",
+            )
     if action.post_in is not None and action.post_in not in rules.channels:
         yield _unknown("channel", action.post_in, channels, (*location, "post_in"), "channels")
     if action.auto_reply is not None and action.auto_reply not in rules.templates:

@@ -19,6 +19,7 @@ from handlers.rules_engine import (
     evaluate,
     facts_from_message,
 )
+from handlers.template_values import customer_language, placeholder_values
 from handlers.templates import render_template
 from mailbridge.classify import classify
 from mailbridge.message import ParsedMessage
@@ -27,6 +28,9 @@ from mailbridge.parse import parse_message
 # The dry run only reads the text; attachments are listed, never kept.
 MAX_ATTACHMENT_BYTES = 0
 
+
+# A dry run opens no ticket, so its auto-reply preview shows this in place of the number.
+DRY_RUN_TICKET_NUMBER = "N"
 
 def explain_rules(
     rules: Rules,
@@ -64,7 +68,7 @@ def explain_rules(
     if classification.is_automatic:
         lines.append(_("Automatic mail: {reasons}", reasons=", ".join(classification.reasons)))
     lines.append("")
-    lines.extend(_rule_lines(rules, plan, message, translator))
+    lines.extend(_rule_lines(rules, plan, message, now, translator))
     lines.append("")
     lines.append(_("Dry run: nothing was changed and no mail was sent."))
     return "\n".join(lines) + "\n"
@@ -81,7 +85,7 @@ def _received_line(rules: Rules, now: datetime, translator: Translator) -> str:
 
 
 def _rule_lines(
-    rules: Rules, plan: Plan, message: ParsedMessage, translator: Translator
+    rules: Rules, plan: Plan, message: ParsedMessage, now: datetime, translator: Translator
 ) -> list[str]:
     _ = translator.gettext
     if not plan.outcomes:
@@ -100,7 +104,9 @@ def _rule_lines(
             if planned.rule_index == outcome.index:
                 lines.append("  " + describe_action(planned.action, translator))
                 if planned.action.auto_reply is not None:
-                    lines.extend(_auto_reply_preview(rules, planned.action, message, translator))
+                    lines.extend(
+                        _auto_reply_preview(rules, planned.action, message, now, translator)
+                    )
         for skipped in plan.skipped:
             if skipped.rule_index == outcome.index:
                 lines.append("  " + describe_action(skipped.action, translator))
@@ -117,25 +123,29 @@ def _rule_title(index: int, name: str, translator: Translator) -> str:
 
 
 def _auto_reply_preview(
-    rules: Rules, action: Action, message: ParsedMessage, translator: Translator
+    rules: Rules, action: Action, message: ParsedMessage, now: datetime, translator: Translator
 ) -> list[str]:
     template = rules.templates.get(action.auto_reply or "")
     if template is None:
         return [
             "    " + translator.gettext("the template does not exist, so nothing would be sent")
         ]
-    rendered = render_template(
-        template,
-        rules.locale,
-        {
-            "customer_name": message.sender.name,
-            "customer_email": message.sender.address,
-            "subject": message.subject,
-            "support_name": rules.support_name,
-            "support_address": rules.support_address,
-        },
+    language = customer_language(message.text, rules.locale)
+    values = placeholder_values(
+        rules,
+        language=language,
+        now=now,
+        customer_name=message.sender.name,
+        customer_email=message.sender.address,
+        ticket_number=DRY_RUN_TICKET_NUMBER,
+        subject=message.subject,
     )
-    return ["    " + translator.gettext("auto-reply subject: {title}", title=rendered.title)]
+    rendered = render_template(template, language, values)
+    heading = translator.gettext(
+        "auto-reply in {language}, as the customer would read it:", language=rendered.language
+    )
+    body = [f"      {line}".rstrip() for line in rendered.body.rstrip().splitlines()]
+    return ["    " + heading, *body]
 
 
 def describe_action(action: Action, translator: Translator) -> str:

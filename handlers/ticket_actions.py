@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.i18n import N_, Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
-from handlers.notifications import enqueue_card_update, enqueue_follow_up, enqueue_person_notice
+from handlers.notifications import (
+    enqueue_card_update,
+    enqueue_follow_up,
+    enqueue_person_notice,
+    enqueue_ticket_card,
+)
 from handlers.people import Actor
 from store.claims import ClaimOutcome, claim, take_over, unclaim
 from store.models import Direction, Message, MessageKind, Priority, Ticket, TicketStatus
@@ -193,7 +198,11 @@ def set_status(
         return Feedback(N_("Unknown status {value}."), {"value": status}, ok=False)
 
     def apply(session: Session, ticket: Ticket) -> None:
+        was_spam = ticket.status == TicketStatus.SPAM
         change_status(session, ticket, TicketStatus(status), actor.name)
+        if was_spam and status != TicketStatus.SPAM and not ticket.is_silent:
+            # A ticket taken in as spam was never posted; now it needs its card.
+            enqueue_ticket_card(session, ticket)
 
     failure = _change_ticket(session_factory, actor, number, apply)
     if failure is not None:

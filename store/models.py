@@ -62,6 +62,20 @@ class Customer(Base):
     addresses: Mapped[list["CustomerAddress"]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="CustomerAddress.id"
     )
+    tags: Mapped[list["CustomerTag"]] = relationship(
+        cascade="all, delete-orphan", order_by="CustomerTag.tag"
+    )
+
+
+class CustomerTag(Base):
+    """A label on a customer ("vip", "reseller"), which rules can test."""
+
+    __tablename__ = "customer_tags"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
 
 
 class CustomerAddress(Base):
@@ -89,6 +103,9 @@ class Ticket(Base):
     topic: Mapped[str | None] = mapped_column(String(200))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     mailbox: Mapped[str] = mapped_column(String(200), default="")
+    # The support channel (a name under `channels` in rules.yaml) a rule posted the
+    # ticket in; None for the default support channel.
+    channel: Mapped[str | None] = mapped_column(String(100))
     linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     is_silent: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -277,3 +294,16 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AutoReplyLog(Base):
+    """When an address last got an auto-reply, so that it gets at most one per interval.
+
+    The row is advanced with a conditional UPDATE, so two workers that take in
+    mail from one sender at once send one auto-reply, not two.
+    """
+
+    __tablename__ = "auto_reply_log"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    last_sent_at: Mapped[datetime] = mapped_column(default=utcnow)

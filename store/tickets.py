@@ -50,6 +50,11 @@ _SELECT_CUSTOMER_BY_ADDRESS = (
     .join(CUSTOMER_ADDRESSES, CUSTOMER_ADDRESSES.c.customer_id == CUSTOMERS.c.id)
     .where(CUSTOMER_ADDRESSES.c.address == bindparam("address"))
 )
+_SELECT_CUSTOMERS_BY_ADDRESSES = (
+    select(CUSTOMER_ADDRESSES.c.address, CUSTOMERS.c.id, CUSTOMERS.c.name)
+    .join(CUSTOMER_ADDRESSES, CUSTOMER_ADDRESSES.c.customer_id == CUSTOMERS.c.id)
+    .where(CUSTOMER_ADDRESSES.c.address.in_(bindparam("addresses", expanding=True)))
+)
 _SET_CUSTOMER_NAME = (
     update(CUSTOMERS)
     .where(CUSTOMERS.c.id == bindparam("customer_id"))
@@ -82,6 +87,62 @@ _SELECT_TICKET_IDS_BY_MESSAGE_ID = select(MESSAGES.c.message_id, MESSAGES.c.tick
     MESSAGES.c.message_id.in_(bindparam("message_ids", expanding=True))
 )
 _INSERT_EVENT = insert(EVENTS)
+
+
+# The key in `Session.info` under which a batch keeps its `BatchLookups`.
+BATCH_LOOKUPS = "threaddesk.batch_lookups"
+
+
+@dataclass
+class BatchLookups:
+    """What one batch transaction looked up for all its mails at once, before storing any.
+
+    A batch of mails makes these two queries in place of one customer query
+    and one threading query per mail. The results stay valid for the
+    transaction because, while it lasts, only the batch itself adds
+    customers, addresses and messages to what was looked up: on SQLite it
+    holds the write lock, and on PostgreSQL another worker's new customer
+    makes the batch's INSERT fail on the unique address, and the batch
+    is stored again without look-ups. The mails of the batch may reply to
+    each other, so their own Message-IDs are always queried again.
+    `get_or_create_customer_id`, `find_customer_id` and
+    `ticket_ids_by_message_id` use the look-ups while they are in
+    `session.info[BATCH_LOOKUPS]`, and query as usual for anything else.
+    """
+
+    # Customer id and name by normalised address; None for a looked-up address without one.
+    customers: dict[str, tuple[int, str] | None]
+    # Ticket id by Message-ID, for every looked-up Message-ID that a stored message has.
+    ticket_ids: dict[str, int]
+    looked_up_message_ids: frozenset[str]
+    own_message_ids: frozenset[str]
+
+
+def look_up_batch(
+    session: Session,
+    addresses: Iterable[str],
+    referenced_ids: Iterable[str],
+    own_message_ids: Iterable[str],
+) -> BatchLookups:
+    """Look up the senders' customers and the Message-IDs that a batch of mails refers to."""
+    normalised = {address.strip().lower() for address in addresses} - {""}
+    customers: dict[str, tuple[int, str] | None] = dict.fromkeys(normalised)
+    if normalised:
+        rows = session.execute(_SELECT_CUSTOMERS_BY_ADDRESSES, {"addresses": list(normalised)})
+        for address, customer_id, name in rows:
+            customers[address] = (int(customer_id), name)
+    own = frozenset(own_message_ids)
+    looked_up = frozenset(referenced_ids) - own
+    return BatchLookups(
+        customers=customers,
+        ticket_ids=_query_ticket_ids(session, list(looked_up)),
+        looked_up_message_ids=looked_up,
+        own_message_ids=own,
+    )
+
+
+def _batch_lookups(session: Session) -> BatchLookups | None:
+    return cast(BatchLookups | None, session.info.get(BATCH_LOOKUPS))
 
 
 @dataclass(frozen=True)
@@ -128,10 +189,23 @@ def find_customer_by_address(session: Session, address: str) -> Customer | None:
 
 def find_customer_id(session: Session, address: str) -> int | None:
     """Return the id of the customer who owns `address`, or None for an unknown address."""
-    found = session.execute(
-        _SELECT_CUSTOMER_BY_ADDRESS, {"address": address.strip().lower()}
-    ).first()
-    return None if found is None else int(found.id)
+    found = _find_customer(session, address.strip().lower())
+    return None if found is None else found[0]
+
+
+def _find_customer(session: Session, normalised: str) -> tuple[int, str] | None:
+    """Return the id and name of the customer who owns a normalised address, or None."""
+    lookups = _batch_lookups(session)
+    if lookups is not None and normalised in lookups.customers:
+        return lookups.customers[normalised]
+    found = session.execute(_SELECT_CUSTOMER_BY_ADDRESS, {"address": normalised}).first()
+    return None if found is None else (int(found.id), found.name)
+
+
+def _remember_customer(session: Session, normalised: str, customer_id: int, name: str) -> None:
+    lookups = _batch_lookups(session)
+    if lookups is not None and normalised in lookups.customers:
+        lookups.customers[normalised] = (customer_id, name)
 
 
 def get_or_create_customer_id(session: Session, address: str, name: str) -> int:
@@ -146,16 +220,18 @@ def get_or_create_customer_id(session: Session, address: str, name: str) -> int:
         # A sender without an address cannot be recognised again, so each is new.
         return int(session.execute(_INSERT_CUSTOMER, {"name": name}).scalar_one())
 
-    found = session.execute(_SELECT_CUSTOMER_BY_ADDRESS, {"address": normalised}).first()
+    found = _find_customer(session, normalised)
     if found is not None:
         customer_id, stored_name = found
         if not stored_name and name:
             session.execute(_SET_CUSTOMER_NAME, {"customer_id": customer_id, "name": name})
-        return int(customer_id)
+            _remember_customer(session, normalised, customer_id, name)
+        return customer_id
 
-    customer_id = session.execute(_INSERT_CUSTOMER, {"name": name}).scalar_one()
+    customer_id = int(session.execute(_INSERT_CUSTOMER, {"name": name}).scalar_one())
     session.execute(_INSERT_CUSTOMER_ADDRESS, {"customer_id": customer_id, "address": normalised})
-    return int(customer_id)
+    _remember_customer(session, normalised, customer_id, name)
+    return customer_id
 
 
 def find_message_by_identity(session: Session, identity_key: str) -> StoredMessage | None:
@@ -179,7 +255,20 @@ def ticket_ids_by_message_id(session: Session, message_ids: Iterable[str]) -> di
 
     When several stored messages share a Message-ID, one of their tickets is returned.
     """
-    unique_ids = list(set(message_ids))
+    unique_ids = set(message_ids)
+    lookups = _batch_lookups(session)
+    if lookups is None:
+        return _query_ticket_ids(session, list(unique_ids))
+    known = {
+        message_id: lookups.ticket_ids[message_id]
+        for message_id in unique_ids & lookups.looked_up_message_ids
+        if message_id in lookups.ticket_ids
+    }
+    known.update(_query_ticket_ids(session, list(unique_ids - lookups.looked_up_message_ids)))
+    return known
+
+
+def _query_ticket_ids(session: Session, unique_ids: list[str]) -> dict[str, int]:
     if not unique_ids:
         return {}
     rows = session.execute(_SELECT_TICKET_IDS_BY_MESSAGE_ID, {"message_ids": unique_ids}).all()

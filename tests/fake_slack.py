@@ -3,13 +3,17 @@
 The Web API fake answers the methods threaddesk calls, counts messages'
 timestamps up from a fixed start, and can be set to fail the next call of
 a method with an HTTP error (429 with Retry-After, 500) or a Slack error
-(`msg_too_long`). It keeps the channel messages it posted for
-conversations.history, and takes files_upload_v2's three steps: an upload
-URL on its own server (the method name `file_upload` in calls and
-failures), then the completion, which records the file's bytes and name.
-A call to any other method is recorded and fails the test when the fake is
-closed. `SlackRequests` sends events, interactions and slash commands to
-the app's /slack/events URL, signed as Slack signs them.
+(`msg_too_long`). It rejects a message that breaks a Block Kit limit with
+`invalid_blocks`, as Slack does. It keeps the messages it posted, as the
+bot user, for conversations.history and conversations.replies, and takes
+files_upload_v2's three steps: an upload URL on its own server (the
+method name `file_upload` in calls and failures), then the completion,
+which records the file's bytes and name and shares it in its thread.
+apps.connections.open returns `socket_mode_url`, where a test serves
+Socket Mode (tests/fake_socket_mode.py). A call to any other method is
+recorded and fails the test when the fake is closed. `SlackRequests` sends
+events, interactions and slash commands to the app's /slack/events URL,
+signed as Slack signs them.
 """
 
 import json
@@ -50,6 +54,21 @@ TEAM = "T0TEAM"
 # Form fields that slack_sdk sends as JSON text inside a form body.
 JSON_FIELDS = ("blocks", "view", "metadata", "attachments", "files")
 UPLOAD_PATH = "/upload/"
+# Slack's Block Kit limits that the fake checks in messages (Block Kit reference, per block type).
+MAX_MESSAGE_BLOCKS = 50
+SECTION_TEXT_MAX = 3000
+SECTION_FIELDS_MAX = 10
+FIELD_TEXT_MAX = 2000
+HEADER_TEXT_MAX = 150
+CONTEXT_ELEMENTS_MAX = 10
+ACTIONS_ELEMENTS_MAX = 25
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+SELECT_OPTIONS_MAX = 100
+OPTION_TEXT_MAX = 75
+OPTION_VALUE_MAX = 150
+# Methods whose `blocks` are checked against those limits.
+BLOCK_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url")
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,7 @@ class _Failure:
     status: int
     error: str
     retry_after: int | None
+    skip: int = 0
 
 
 @dataclass
@@ -101,6 +121,8 @@ class FakeSlack:
 
     locales: dict[str, str] = field(default_factory=dict)
     max_section_length: int | None = None
+    # The ws:// URL that apps.connections.open returns; with None the call fails.
+    socket_mode_url: str | None = None
     _calls: list[Call] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _unexpected: list[str] = field(default_factory=list)
@@ -108,6 +130,10 @@ class FakeSlack:
     _changed: threading.Condition = field(default_factory=threading.Condition)
     # Top-level messages per channel, oldest first, each with the wall-clock time it was posted.
     _history: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict)
+    # Replies per (channel, thread ts), oldest first.
+    _replies: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    # The Block Kit limits broken by each message rejected with invalid_blocks.
+    _rejected_blocks: list[list[str]] = field(default_factory=list)
     _upload_slots: dict[str, _UploadSlot] = field(default_factory=dict)
     _uploads: list[UploadedFile] = field(default_factory=list)
 
@@ -162,15 +188,42 @@ class FakeSlack:
                 self._changed.wait(remaining)
 
     def fail_next(
-        self, method: str, status: int, *, retry_after: int | None = None, error: str = ""
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: int | None = None,
+        error: str = "",
+        skip: int = 0,
     ) -> None:
-        """Answer the next call of `method` with HTTP `status` (429 sends Retry-After)."""
-        with self._changed:
-            self._failures.append(_Failure(method, status, error or f"http_{status}", retry_after))
+        """Answer the next call of `method` after `skip` more with HTTP `status`.
 
-    def error_next(self, method: str, error: str) -> None:
-        """Answer the next call of `method` with HTTP 200 and `{"ok": false, "error": error}`."""
-        self.fail_next(method, 200, error=error)
+        A 429 sends Retry-After. Failures of one method queue up in the order
+        they were set, each answering one call.
+        """
+        failure = _Failure(method, status, error or f"http_{status}", retry_after, skip)
+        with self._changed:
+            self._failures.append(failure)
+
+    def error_next(self, method: str, error: str, skip: int = 0) -> None:
+        """Answer the next call of `method`, after `skip` more, with HTTP 200 and `error`."""
+        self.fail_next(method, 200, error=error, skip=skip)
+
+    def add_reply(self, channel: str, thread_ts: str, message: dict[str, Any]) -> str:
+        """Add a reply that someone else wrote in a thread; return its ts."""
+        reply = {**message, "ts": self._next_ts()}
+        self._store_message(channel, thread_ts, reply)
+        return str(reply["ts"])
+
+    def rejected_blocks(self) -> list[list[str]]:
+        """Return the broken limits of every message rejected with invalid_blocks, in order."""
+        with self._changed:
+            return list(self._rejected_blocks)
+
+    def thread_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Return the replies in a thread, oldest first, as conversations.replies lists them."""
+        with self._changed:
+            return [dict(reply) for reply in self._replies.get((channel, thread_ts), [])]
 
     def _handle(
         self, method: str, args: dict[str, Any], authorization: str | None, data: bytes = b""
@@ -179,7 +232,10 @@ class FakeSlack:
             self._calls.append(Call(method, args, authorization))
             self._changed.notify_all()
             failure = next((f for f in self._failures if f.method == method), None)
-            if failure is not None:
+            if failure is not None and failure.skip > 0:
+                failure.skip -= 1
+                failure = None
+            elif failure is not None:
                 self._failures.remove(failure)
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
@@ -192,8 +248,18 @@ class FakeSlack:
         return 200, {}, answer
 
     def _answer(self, method: str, args: dict[str, Any], data: bytes) -> dict[str, Any] | None:
+        if method in BLOCK_METHODS:
+            broken = block_kit_violations(args.get("blocks") or [])
+            if broken:
+                with self._changed:
+                    self._rejected_blocks.append(broken)
+                return {"ok": False, "error": "invalid_blocks", "errors": broken}
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM}
+        if method == "apps.connections.open":
+            if self.socket_mode_url is None:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_mode_url}
         if method == "chat.postMessage":
             if self._is_too_long(args):
                 return {"ok": False, "error": "msg_too_long"}
@@ -202,6 +268,8 @@ class FakeSlack:
             return {"ok": True, "channel": args.get("channel"), "ts": ts}
         if method == "conversations.history":
             return self._conversation_history(args)
+        if method == "conversations.replies":
+            return self._conversation_replies(args)
         if method == "files.getUploadURLExternal":
             return self._upload_url(args)
         if method == "file_upload":
@@ -226,13 +294,27 @@ class FakeSlack:
         return None
 
     def _remember_message(self, args: dict[str, Any], ts: str) -> None:
-        if args.get("thread_ts"):
-            return  # a reply: conversations.history lists only the channel's own messages
-        message: dict[str, Any] = {"type": "message", "ts": ts, "text": args.get("text", "")}
+        message: dict[str, Any] = {
+            "type": "message",
+            "ts": ts,
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "text": args.get("text", ""),
+        }
+        if args.get("blocks"):
+            message["blocks"] = args["blocks"]
         if args.get("metadata"):
             message["metadata"] = args["metadata"]
+        self._store_message(str(args.get("channel")), args.get("thread_ts"), message)
+
+    def _store_message(self, channel: str, thread_ts: str | None, message: dict[str, Any]) -> None:
+        """Keep a message for conversations.history, or a reply for conversations.replies."""
         with self._changed:
-            self._history.setdefault(str(args.get("channel")), []).append((time.time(), message))
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+                self._replies.setdefault((channel, thread_ts), []).append(message)
+            else:
+                self._history.setdefault(channel, []).append((time.time(), message))
 
     def _conversation_history(self, args: dict[str, Any]) -> dict[str, Any]:
         """Answer newest first, within `limit` and `oldest`.
@@ -253,6 +335,39 @@ class FakeSlack:
                 shown.pop("metadata", None)
             messages.append(shown)
         return {"ok": True, "messages": messages, "has_more": len(newest_first) > limit}
+
+    def _conversation_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Answer the thread's root message, then its replies oldest first, a page at a time.
+
+        The cursor is the index of the page's first reply; every page starts
+        with the root message, as Slack's does.
+        """
+        channel, thread_ts = str(args.get("channel")), str(args.get("ts"))
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = int(args.get("limit") or 1000)
+        start = int(args.get("cursor") or 0)
+        with self._changed:
+            root = next(
+                (m for _, m in self._history.get(channel, []) if m["ts"] == thread_ts), None
+            )
+            replies = list(self._replies.get((channel, thread_ts), []))
+        if root is None:
+            return {"ok": False, "error": "thread_not_found"}
+        page = replies[start : start + limit]
+        messages = []
+        for message in [root, *page]:
+            shown = dict(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            messages.append(shown)
+        has_more = start + limit < len(replies)
+        cursor = str(start + limit) if has_more else ""
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": has_more,
+            "response_metadata": {"next_cursor": cursor},
+        }
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         with self._changed:
@@ -292,7 +407,19 @@ class FakeSlack:
                     )
                 )
             self._uploads.extend(shared)
-        files = [{"id": entry.get("id"), "title": entry.get("title")} for entry in args["files"]]
+        files = [
+            {
+                "id": entry.get("id"),
+                "name": upload.filename,
+                "title": entry.get("title"),
+                "size": len(upload.data),
+                "user": BOT_USER,
+            }
+            for entry, upload in zip(args["files"], shared, strict=True)
+        ]
+        share: dict[str, Any] = {"type": "message", "ts": self._next_ts(), "user": BOT_USER}
+        share.update(text="", files=files, upload=True)
+        self._store_message(str(args.get("channel_id")), args.get("thread_ts"), share)
         return {"ok": True, "files": files}
 
     def _is_too_long(self, args: dict[str, Any]) -> bool:
@@ -307,6 +434,64 @@ class FakeSlack:
         with self._changed:
             self._ts += 1
             return f"1700000000.{self._ts:06d}"
+
+
+def block_kit_violations(blocks: list[dict[str, Any]]) -> list[str]:
+    """Return each Block Kit limit that a message's `blocks` break, described for a test failure."""
+    broken = []
+    if len(blocks) > MAX_MESSAGE_BLOCKS:
+        broken.append(f"{len(blocks)} blocks, more than {MAX_MESSAGE_BLOCKS}")
+    for index, block in enumerate(blocks):
+        broken.extend(f"block {index}: {problem}" for problem in _block_violations(block))
+    return broken
+
+
+def _block_violations(block: dict[str, Any]) -> list[str]:
+    kind = block.get("type")
+    problems = []
+    if kind == "section":
+        problems += _too_long("text", block.get("text"), SECTION_TEXT_MAX)
+        fields = block.get("fields") or []
+        if len(fields) > SECTION_FIELDS_MAX:
+            problems.append(f"{len(fields)} fields, more than {SECTION_FIELDS_MAX}")
+        for field_object in fields:
+            problems += _too_long("field", field_object, FIELD_TEXT_MAX)
+    elif kind == "header":
+        problems += _too_long("header", block.get("text"), HEADER_TEXT_MAX)
+    elif kind == "context":
+        elements = block.get("elements") or []
+        if len(elements) > CONTEXT_ELEMENTS_MAX:
+            problems.append(f"{len(elements)} context elements, more than {CONTEXT_ELEMENTS_MAX}")
+    elif kind == "actions":
+        elements = block.get("elements") or []
+        if len(elements) > ACTIONS_ELEMENTS_MAX:
+            problems.append(f"{len(elements)} actions, more than {ACTIONS_ELEMENTS_MAX}")
+        for element in elements:
+            problems += _element_violations(element)
+    return problems
+
+
+def _element_violations(element: dict[str, Any]) -> list[str]:
+    problems = []
+    if element.get("type") == "button":
+        problems += _too_long("button text", element.get("text"), BUTTON_TEXT_MAX)
+        if len(str(element.get("value", ""))) > BUTTON_VALUE_MAX:
+            problems.append(f"button value longer than {BUTTON_VALUE_MAX}")
+    options = element.get("options") or []
+    if len(options) > SELECT_OPTIONS_MAX:
+        problems.append(f"{len(options)} options, more than {SELECT_OPTIONS_MAX}")
+    for option in options:
+        problems += _too_long("option text", option.get("text"), OPTION_TEXT_MAX)
+        if len(str(option.get("value", ""))) > OPTION_VALUE_MAX:
+            problems.append(f"option value longer than {OPTION_VALUE_MAX}")
+    return problems
+
+
+def _too_long(name: str, text_object: Any, limit: int) -> list[str]:
+    text = text_object.get("text", "") if isinstance(text_object, dict) else ""
+    if len(text) > limit:
+        return [f"{name} of {len(text)} characters, more than {limit}"]
+    return []
 
 
 def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
@@ -437,16 +622,7 @@ class SlackRequests:
         if event_id is None:
             self._event_number += 1
             event_id = f"Ev{self._event_number:06d}"
-        body = {
-            "token": "legacy",
-            "team_id": TEAM,
-            "api_app_id": "A0APP",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "event": event,
-            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-        }
+        body = event_callback(event, event_id)
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
@@ -477,35 +653,8 @@ class SlackRequests:
         self, user: str, action: dict[str, Any], message_ts: str, selected: str | None = None
     ) -> AppResponse:
         """Click a button (or choose option value `selected` of a select) on a channel message."""
-        clicked = {
-            "action_id": action["action_id"],
-            "block_id": "b",
-            "type": action["type"],
-            "action_ts": str(time.time()),
-        }
-        if selected is not None:
-            clicked["selected_option"] = {"value": selected}
-        else:
-            clicked["value"] = action.get("value", "")
-        return self.interaction(
-            {
-                "type": "block_actions",
-                "user": {"id": user, "team_id": TEAM},
-                "team": {"id": TEAM},
-                "api_app_id": "A0APP",
-                "token": "legacy",
-                "trigger_id": "trigger-1",
-                "container": {
-                    "type": "message",
-                    "message_ts": message_ts,
-                    "channel_id": self.channel,
-                },
-                "channel": {"id": self.channel},
-                "message": {"ts": message_ts},
-                "response_url": self.response_url,
-                "actions": [clicked],
-            }
-        )
+        payload = block_actions(user, action, self.channel, message_ts, self.response_url, selected)
+        return self.interaction(payload)
 
     def submit_view(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> AppResponse:
         return self.interaction(
@@ -521,19 +670,70 @@ class SlackRequests:
         )
 
     def command(self, user: str, text: str) -> AppResponse:
-        body = urlencode(
-            {
-                "token": "legacy",
-                "team_id": TEAM,
-                "channel_id": self.channel,
-                "user_id": user,
-                "command": "/desk",
-                "text": text,
-                "response_url": self.response_url,
-                "trigger_id": "trigger-3",
-            }
-        )
+        body = urlencode(slash_command(user, text, self.channel, self.response_url))
         return self.post(body, "application/x-www-form-urlencoded")
+
+
+def event_callback(event: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """Return the Events API body that carries `event`, over HTTP or in a Socket Mode envelope."""
+    return {
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A0APP",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "event": event,
+        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+    }
+
+
+def block_actions(
+    user: str,
+    action: dict[str, Any],
+    channel: str,
+    message_ts: str,
+    response_url: str,
+    selected: str | None = None,
+) -> dict[str, Any]:
+    """Return the block_actions payload of a click on `action` of a message in `channel`."""
+    clicked = {
+        "action_id": action["action_id"],
+        "block_id": "b",
+        "type": action["type"],
+        "action_ts": str(time.time()),
+    }
+    if selected is not None:
+        clicked["selected_option"] = {"value": selected}
+    else:
+        clicked["value"] = action.get("value", "")
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": TEAM},
+        "team": {"id": TEAM},
+        "api_app_id": "A0APP",
+        "token": "legacy",
+        "trigger_id": "trigger-1",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "channel": {"id": channel},
+        "message": {"ts": message_ts},
+        "response_url": response_url,
+        "actions": [clicked],
+    }
+
+
+def slash_command(user: str, text: str, channel: str, response_url: str) -> dict[str, str]:
+    """Return the fields of a `/desk` command, as Slack sends them in a form or an envelope."""
+    return {
+        "token": "legacy",
+        "team_id": TEAM,
+        "channel_id": channel,
+        "user_id": user,
+        "command": "/desk",
+        "text": text,
+        "response_url": response_url,
+        "trigger_id": "trigger-3",
+    }
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT_TIMEOUT) -> None:
@@ -572,11 +772,8 @@ class SlackTestDesk:
         self.wakes = 0
         blobs = BlobStore(data_dir)
         directory = Directory(rules)
-        client = WebClient(token=BOT_TOKEN, base_url=fake.api_url)
-        self.messenger = SlackMessenger(client, CHANNEL, self.translator, blobs)
-        self.dispatcher = Dispatcher(
-            session_factory, [self.messenger], self.translator, directory, mail_sender, blobs
-        )
+        self._delivery_parts = (directory, mail_sender, blobs)
+        self.restart_delivery()
         reply_settings = ReplySettings(
             blobs=blobs,
             support_address=OWN_ADDRESS,
@@ -596,6 +793,15 @@ class SlackTestDesk:
         self.server.start()
         self.requests = SlackRequests(
             f"http://{HOST}:{self.server.port}/slack/events", SIGNING_SECRET, fake.response_url()
+        )
+
+    def restart_delivery(self) -> None:
+        """Make a new messenger and dispatcher, which remember nothing, as after a restart."""
+        directory, mail_sender, blobs = self._delivery_parts
+        client = WebClient(token=BOT_TOKEN, base_url=self.fake.api_url)
+        self.messenger = SlackMessenger(client, CHANNEL, self.translator, blobs)
+        self.dispatcher = Dispatcher(
+            self.session_factory, [self.messenger], self.translator, directory, mail_sender, blobs
         )
 
     def close(self) -> None:

@@ -64,6 +64,7 @@ class Intake:
                 .options(
                     selectinload(Ticket.messages).selectinload(Message.attachments),
                     selectinload(Ticket.customer).selectinload(Customer.addresses),
+                    selectinload(Ticket.tags),
                 )
             ).one()
             return ticket

@@ -179,3 +179,30 @@ def test_closed_just_before_opening(moment: datetime) -> None:
     assert opening is not None
     if opening != moment:
         assert not is_open(BERLIN_OFFICE, opening - timedelta(minutes=1))
+
+
+def test_day_run_key_sets_each_day() -> None:
+    hours = BusinessHours.model_validate({"timezone": "Europe/Berlin", "mon-fri": WORKDAYS})
+
+    assert hours.model_dump(include={"mon", "fri", "sat"}) == {
+        "mon": [WORKDAYS],
+        "fri": [WORKDAYS],
+        "sat": [],
+    }
+
+
+def test_day_run_wraps_over_the_weekend() -> None:
+    hours = BusinessHours.model_validate({"fri-mon": "10:00-12:00"})
+
+    assert [bool(getattr(hours, day)) for day in ("thu", "fri", "sat", "sun", "mon")] == [
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
+
+
+def test_day_given_twice_is_refused() -> None:
+    with pytest.raises(ValidationError, match="fri is given more than once"):
+        BusinessHours.model_validate({"mon-fri": WORKDAYS, "fri": "09:00-16:00"})

@@ -87,6 +87,18 @@ def test_department_without_members(tmp_path: Path) -> None:
     assert "department 'empty' has no members" in problems[0]
 
 
+def test_department_without_agents(tmp_path: Path) -> None:
+    path, problems = check(
+        tmp_path, "rules:\n  - then:\n      - assign: {department: accounting}\n"
+    )
+
+    assert problems == [
+        f"{path}:17:18: rules.0.then.0.assign.department: no member of department 'accounting' "
+        "is listed under agents, and only agents own tickets; list the members who work "
+        "tickets under agents too"
+    ]
+
+
 def test_unknown_template(tmp_path: Path) -> None:
     path, problems = check(tmp_path, "rules:\n  - then:\n      - auto_reply: payment-method\n")
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from handlers.config import ConfigError, Person, Rules, load_rules
 from handlers.rules_engine import (
     MessageFacts,
+    TextMatch,
     address_matches,
     choose_member,
     evaluate,
@@ -49,7 +50,7 @@ auto_reply_interval: 24h
 templates:
   after-hours:
     title: {en: "We are closed, {customer_name}", ru: "Мы закрыты"}
-    body: {en: "We answer from 9:00.", ru: "Ответим с 9:00."}
+    body: {en: "We answer from 9:00.", ru: "Ответим с 9:00, {next_opening}."}
 rules:
   - name: spam words
     when: {text: [casino, "free money"]}
@@ -169,6 +170,59 @@ def test_word_alone_always_matches(word: str, before: str) -> None:
     # Some letters have no case pair that folds back, such as the dotless "ı" and its "I".
     assume(normalize_text(word.upper()) == normalize_text(word))
     assert text_matches(f"{before}{word.upper()}.", [word], "phrase")
+
+
+def test_text_condition_reads_its_fields() -> None:
+    assert matches("{text: [invoice]}", body="Please send the invoice.")
+    assert matches("{text: [invoice]}", subject="Invoice 12")
+    assert not matches("{subject: [invoice]}", body="Please send the invoice.")
+    assert not matches("{body: [invoice]}", subject="Invoice 12")
+
+
+def test_text_condition_modes() -> None:
+    assert matches("{body: [free money]}", body="FREE\n  money")
+    assert not matches("{body: [free money]}", body="money is free")
+    assert matches("{body: [money free], match: words}", body="Free money")
+    assert matches("{body: [oice are], match: substring}", body="Invoice\n\tARE late")
+    assert matches("{body: ['inv-\\d+'], match: regex}", body="See INV-42")
+    assert not matches("{body: ['inv-\\d+'], match: regex}", body="See INV-")
+
+
+def test_replaced_facts_fold_again() -> None:
+    # Evaluation folds the subject and body once per MessageFacts and keeps the result.
+    rules = rules_with_condition("{text: [счёт]}")
+    message = facts(body="Пришлите СЧЁТ")
+
+    first = evaluate(rules, message)
+    second = evaluate(rules, message)
+    changed = evaluate(rules, replace(message, body="Пришлите договор"))
+
+    assert first.actions
+    assert second.actions
+    assert not changed.actions
+    assert message.folded_body == normalize_text("Пришлите СЧЁТ")
+
+
+@given(
+    subject=st.text(max_size=30),
+    body=st.text(max_size=60),
+    pattern=st.text(min_size=1, max_size=12),
+    insert=st.booleans(),
+    mode=st.sampled_from(["phrase", "words", "substring"]),
+    key=st.sampled_from(["subject", "body", "text"]),
+)
+def test_text_condition_agrees_with_text_matches(
+    subject: str, body: str, pattern: str, insert: bool, mode: TextMatch, key: str
+) -> None:
+    if insert:
+        body = f"{body} {pattern.upper()} {body}"
+    rules = Rules.model_validate(
+        {"rules": [{"when": {key: [pattern], "match": mode}, "then": [{"tags": ["hit"]}]}]}
+    )
+    texts = {"subject": [subject], "body": [body], "text": [subject, body]}[key]
+    expected = any(text_matches(text, [pattern], mode) for text in texts)
+
+    assert bool(evaluate(rules, facts(subject=subject, body=body)).actions) == expected
 
 
 # --- Other conditions ---------------------------------------------------------------------
@@ -388,20 +442,14 @@ def test_no_auto_reply_to_spam() -> None:
 MEMBERS = [Person(name="Olga"), Person(name="Ivan"), Person(name="Petr")]
 
 
-def test_round_robin_next() -> None:
-    member = choose_member(MEMBERS, "round_robin", last_assigned="Ivan")
+def test_round_robin_takes_the_member_at_the_turn() -> None:
+    member = choose_member(MEMBERS, "round_robin", turn=2)
 
     assert member is not None and member.name == "Petr"
 
 
 def test_round_robin_wraps() -> None:
-    member = choose_member(MEMBERS, "round_robin", last_assigned="Petr")
-
-    assert member is not None and member.name == "Olga"
-
-
-def test_round_robin_unknown_last() -> None:
-    member = choose_member(MEMBERS, "round_robin", last_assigned="Gone")
+    member = choose_member(MEMBERS, "round_robin", turn=3)
 
     assert member is not None and member.name == "Olga"
 
@@ -539,7 +587,10 @@ def test_dry_run_after_hours() -> None:
 
     assert "Rule 4 (after hours): matches" in report
     assert "  send the auto-reply after-hours" in report
-    assert "auto-reply subject: We are closed, Marta Example" in report
+    assert (
+        "    auto-reply in en, as the customer would read it:\n      We answer from 9:00.\n"
+        in report
+    )
     assert "not sent" not in report
 
 
@@ -590,7 +641,7 @@ def test_dry_run_in_russian() -> None:
 
     report = explain_rules(rules, case_bytes("025-date-timezone-after-hours"), SATURDAY_MORNING)
 
-    assert "тема автоответа: Мы закрыты" in report
+    assert "автоответ на языке en, каким его увидит клиент:\n      We answer from 9:00." in report
     assert "вне рабочих часов" in report
     assert report.endswith("Пробный прогон: ничего не изменено, письма не отправлены.\n")
 
@@ -601,3 +652,16 @@ def test_dry_run_says_nothing_changed() -> None:
     )
 
     assert report.endswith("Dry run: nothing was changed and no mail was sent.\n")
+
+
+def test_dry_run_auto_reply_in_russian_names_the_next_opening() -> None:
+    raw = (
+        "From: Oleg <oleg@example.net>\r\nTo: support@helpdesk.example.com\r\n"
+        "Subject: Посылка\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Трекинг не меняется с пятницы.\r\n"
+    ).encode()
+
+    report = explain_rules(make_rules(), raw, SATURDAY_MORNING)
+
+    assert "auto-reply in ru, as the customer would read it:" in report
+    assert "Ответим с 9:00, понедельник, 13 января, 09:00." in report

@@ -132,12 +132,6 @@ def test_reply_queues_email(slack: SlackTestDesk, fake: FakeSlack) -> None:
     assert reply.visible_text == "We fixed the export."
 
 
-def test_reply_template_not_available(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    answer = desk(slack, fake, "reply 1 #refund")
-
-    assert answer == "Replies with templates are not available here yet."
-
-
 def test_list(slack: SlackTestDesk, fake: FakeSlack) -> None:
     assert desk(slack, fake, "list") == "#1 [new · normal] Cannot export report"
 

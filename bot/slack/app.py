@@ -25,6 +25,7 @@ from bot.slack.undo import PendingReplies
 from handlers.config import Rules
 from handlers.people import Directory
 from handlers.replies import ReplySettings
+from handlers.rules_book import RulesBook
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def build_slack_app(
     credentials: SlackCredentials,
     session_factory: sessionmaker[Session],
     directory: Directory,
-    rules: Rules,
+    rules: Rules | RulesBook,
     reply_settings: ReplySettings,
     wake: Callable[[], None],
     api_url: str = DEFAULT_API_URL,
@@ -59,8 +60,10 @@ def build_slack_app(
 
     `wake` is called after an action that queued outbox work. The token is
     not checked when the app is built; bolt calls auth.test at `api_url` on
-    the first request instead.
+    the first request instead. A fixed `rules` (tests, tools) is wrapped in a
+    RulesBook of its own.
     """
+    book = rules if isinstance(rules, RulesBook) else RulesBook(rules)
     client = WebClient(token=credentials.bot_token, base_url=_with_slash(api_url))
     app = App(
         client=client,
@@ -74,11 +77,11 @@ def build_slack_app(
     )
     desk = SlackDesk(
         session_factory=session_factory,
-        rules=rules,
+        rules_book=book,
         reply_settings=reply_settings,
-        people=SlackPeople(client, directory, rules),
+        people=SlackPeople(client, directory, book.current),
         wake=wake,
-        pending=PendingReplies(rules.undo_seconds),
+        pending=PendingReplies(book.current.undo_seconds),
     )
     register_card_actions(app, desk)
     register_reply_modal(app, desk)

@@ -8,7 +8,7 @@ entities are escaped in every text object as well.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from bot.slack.mrkdwn import (
     SECTION_TEXT_LIMIT,
     cut_text,
     escape,
+    escaped_length,
     split_text,
 )
 from bot.slack.uploads import is_uploadable
@@ -39,6 +40,8 @@ CARD_ACTIONS = (CLAIM, TAKE_OVER, REPLY, SET_STATUS, SET_PRIORITY, CUSTOMER)
 
 # The card shows the start of the first email; a longer text is posted whole in the thread.
 CARD_PREVIEW_LIMIT = 2000
+# Attachment listings show at most this many characters of a file name.
+FILENAME_LIMIT = 200
 SETTABLE_STATUSES = ("open", "on_hold", "solved", "closed", "spam")
 PRIORITIES = ("low", "normal", "high", "urgent")
 KIND_ICONS = {
@@ -277,7 +280,7 @@ def _attachments_and_notes(message: MessageView, t: Translator) -> list[Block]:
     for attachment in message.attachments:
         line = t.gettext(
             "Attachment: {filename} ({size})",
-            filename=attachment.filename,
+            filename=_short_filename(attachment.filename),
             size=t.size(attachment.size),
         )
         if not attachment.is_stored:
@@ -286,7 +289,7 @@ def _attachments_and_notes(message: MessageView, t: Translator) -> list[Block]:
             line += " " + t.gettext("(too large to upload to Slack)")
         lines.append("📎 " + line)
     if lines:
-        blocks.append(plain_section(cut_text("\n".join(lines), SECTION_TEXT_LIMIT)[0]))
+        blocks.append(plain_section(fit_lines(lines, SECTION_TEXT_LIMIT, _more_attachments(t))))
     if message.notes:
         blocks.append(plain_context("\n".join("⚠ " + note for note in message.notes)))
     return blocks
@@ -298,15 +301,50 @@ def render_upload_failures(attachments: list[AttachmentView], t: Translator) -> 
         "📎 "
         + t.gettext(
             "Not uploaded to Slack: {filename} ({size})",
-            filename=attachment.filename,
+            filename=_short_filename(attachment.filename),
             size=t.size(attachment.size),
         )
         for attachment in attachments
     ]
-    text = "\n".join(lines)
-    return SlackMessage(
-        text=fallback(text), blocks=[plain_section(cut_text(text, SECTION_TEXT_LIMIT)[0])]
-    )
+    text = fit_lines(lines, SECTION_TEXT_LIMIT, _more_attachments(t))
+    return SlackMessage(text=fallback(text), blocks=[plain_section(text)])
+
+
+def fit_lines(lines: list[str], limit: int, more: Callable[[int], str]) -> str:
+    """Join as many whole lines as fit in `limit` characters once escaped, then `more(rest)`.
+
+    `more` words the number of lines left out, so the reader still learns
+    the count. Lines keep their order, and the first line that does not fit
+    ends the list.
+    """
+    shown: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        length = used + (1 if shown else 0) + escaped_length(line)
+        rest = len(lines) - index - 1
+        tail = 1 + escaped_length(more(rest)) if rest else 0
+        if length + tail > limit:
+            break
+        shown.append(line)
+        used = length
+    left_out = len(lines) - len(shown)
+    if left_out:
+        shown.append(more(left_out))
+    return "\n".join(shown)
+
+
+def _more_attachments(t: Translator) -> Callable[[int], str]:
+    def more(count: int) -> str:
+        return "📎 " + t.ngettext(
+            "… and {count} more attachment", "… and {count} more attachments", count
+        )
+
+    return more
+
+
+def _short_filename(filename: str) -> str:
+    """Cut a file name to FILENAME_LIMIT characters, so one long name cannot fill a listing."""
+    return cut_text(filename, FILENAME_LIMIT)[0]
 
 
 def _person(name: str, address: str) -> str:

@@ -6,7 +6,6 @@ The Reply button opens its modal right after the acknowledgement, while the
 trigger id is still valid, and only then looks anything up.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,13 @@ from bot.slack.blocks import (
     TAKE_OVER,
 )
 from bot.slack.context import SlackDesk
+from bot.slack.control_values import (
+    INVALID_CONTROL_ANSWER,
+    InvalidControlValue,
+    describe_raw,
+    read_control_value,
+    ticket_number,
+)
 from bot.slack.reply_modal import reply_modal
 from handlers.i18n import Translator
 from handlers.people import Actor
@@ -64,7 +70,7 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
 
     def _claim_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
-        if _refuse_stranger(click):
+        if click is None or _refuse_stranger(click):
             return
         assert click.actor is not None
         feedback = claim_ticket(desk.session_factory, click.actor, click.number)
@@ -78,7 +84,7 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
 
     def _take_over_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
-        if _refuse_stranger(click):
+        if click is None or _refuse_stranger(click):
             return
         assert click.actor is not None
         owner = click.value.get("owner")
@@ -90,13 +96,15 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
     def on_reply(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         click = read_click(desk, body)
-        if _refuse_stranger(click):
+        if click is None or _refuse_stranger(click):
             return
         assert click.actor is not None
         if not click.actor.works_tickets:
             click.answer(click.translator.gettext("Only support agents can write to customers."))
             return
-        view = reply_modal(click.number, click.channel, click.translator)
+        view = reply_modal(
+            click.number, click.channel, click.translator, templates=desk.rules.templates
+        )
         client.views_open(trigger_id=body["trigger_id"], view=view)
         logger.info("ticket #%d: reply modal opened for %s", click.number, click.user_id)
 
@@ -107,7 +115,7 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
 
     def _status_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
-        if _refuse_stranger(click):
+        if click is None or _refuse_stranger(click):
             return
         assert click.actor is not None
         status = str(click.value.get("status", ""))
@@ -122,7 +130,7 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
 
     def _priority_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
-        if _refuse_stranger(click):
+        if click is None or _refuse_stranger(click):
             return
         assert click.actor is not None
         priority = str(click.value.get("priority", ""))
@@ -137,27 +145,63 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
 
     def _customer_after_ack(body: dict[str, Any]) -> None:
         click = read_click(desk, body)
-        if _refuse_stranger(click):
+        if click is None or _refuse_stranger(click):
             return
         click.answer(customer_summary(desk, click.number, click.translator))
 
 
-def read_click(desk: SlackDesk, body: dict[str, Any]) -> Click:
-    """Read who clicked which control of which ticket's card."""
+def read_click(desk: SlackDesk, body: dict[str, Any]) -> Click | None:
+    """Read who clicked which control of which ticket's card.
+
+    Return None when the control's value is not one threaddesk wrote, as in
+    a forged or broken request. The person then gets a private message, the
+    log gets a warning, and nothing else happens.
+    """
     action = body["actions"][0]
-    raw_value = action.get("value") or action.get("selected_option", {}).get("value", "{}")
-    value = json.loads(raw_value)
-    user_id = body["user"]["id"]
-    channel = body["channel"]["id"]
+    user_id = str(body.get("user", {}).get("id") or "")
+    channel = str(body.get("channel", {}).get("id") or "")
+    raw_value = _raw_value(action)
+    try:
+        value = read_control_value(raw_value)
+        number = ticket_number(value)
+        _check_owner(value)
+    except InvalidControlValue as error:
+        logger.warning(
+            "slack: %s click by %s in %s has an invalid value %s: %s",
+            action.get("action_id"),
+            user_id or "an unknown user",
+            channel or "an unknown channel",
+            describe_raw(raw_value),
+            error,
+        )
+        if user_id and channel:
+            answer = ephemeral_answer(desk.people, channel, user_id)
+            answer(desk.people.translator(user_id).gettext(INVALID_CONTROL_ANSWER))
+        return None
     return Click(
         user_id=user_id,
         channel=channel,
-        number=int(value["ticket"]),
+        number=number,
         value=value,
         answer=ephemeral_answer(desk.people, channel, user_id),
         translator=desk.people.translator(user_id),
         actor=desk.people.actor(user_id),
     )
+
+
+def _raw_value(action: dict[str, Any]) -> object:
+    """Return a button's value, else the chosen option's value of a select."""
+    if action.get("value"):
+        return action["value"]
+    option = action.get("selected_option")
+    return option.get("value") if isinstance(option, dict) else None
+
+
+def _check_owner(value: dict[str, Any]) -> None:
+    """Reject a Take over value whose owner is not a name."""
+    owner = value.get("owner")
+    if owner is not None and not isinstance(owner, str):
+        raise InvalidControlValue(f"owner {describe_raw(owner, 40)} is not a name")
 
 
 def customer_summary(desk: SlackDesk, number: int, t: Translator) -> str:

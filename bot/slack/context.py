@@ -11,6 +11,7 @@ from bot.slack.people import SlackPeople
 from bot.slack.undo import PendingReplies
 from handlers.config import Rules
 from handlers.replies import ReplySettings
+from handlers.rules_book import RulesBook
 from handlers.ticket_actions import Feedback
 
 logger = logging.getLogger(__name__)
@@ -25,12 +26,17 @@ class SlackDesk:
     """The shared state of the Slack listeners."""
 
     session_factory: sessionmaker[Session]
-    rules: Rules
+    rules_book: RulesBook
     reply_settings: ReplySettings
     people: SlackPeople
     wake: Callable[[], None]
     pending: PendingReplies
     executor: ThreadPoolExecutor = field(default_factory=_use_case_executor)
+
+    @property
+    def rules(self) -> Rules:
+        """The rules in force now, which a reload of rules.yaml replaces."""
+        return self.rules_book.current
 
     def run_later(self, work: Callable[..., object], *arguments: object) -> None:
         """Run `work` on the use-case threads, so the listener's thread is free for the next ack.

@@ -15,6 +15,7 @@ from handlers.i18n import Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
 from handlers.queue import list_tickets, parse_queue_filter
+from handlers.template_replies import template_reply_text
 from handlers.ticket_actions import (
     Feedback,
     add_note,
@@ -82,7 +83,7 @@ def run_command(
         return
     if command.name == "reply":
         if command.template is not None:
-            answer(t.gettext("Replies with templates are not available here yet."))
+            reply_with_template(desk, actor, number, command.template, answer, t)
             return
         text = to_plain_text(command.text or "", desk.people.name)
         hold_typed_reply(desk, actor, number, text, answer, t)
@@ -94,6 +95,27 @@ def run_command(
     )
     answer(feedback.render(t))
     desk.after(feedback)
+
+
+def reply_with_template(
+    desk: SlackDesk, actor: Actor, number: int, name: str, answer: Answer, t: Translator
+) -> None:
+    """Send template `name`, filled in for ticket `number`, as a typed reply with undo window."""
+    filled = template_reply_text(
+        desk.session_factory,
+        desk.rules,
+        actor,
+        number,
+        name,
+        support_address=desk.reply_settings.support_address,
+    )
+    if isinstance(filled, Feedback):
+        logger.info(
+            "ticket #%d: /desk reply #%s by %s: %s", number, name, actor.name, filled.message
+        )
+        answer(filled.render(t))
+        return
+    hold_typed_reply(desk, actor, number, filled.body, answer, t)
 
 
 def run_ticket_action(desk: SlackDesk, actor: Actor, command: DeskCommand, number: int) -> Feedback:
@@ -120,7 +142,7 @@ def open_tickets_text(
         return t.gettext(error.message, **error.params)
     lines = []
     with desk.session_factory() as session:
-        for ticket in list_tickets(session, queue_filter):
+        for ticket in list_tickets(session, queue_filter, order=desk.rules.queue_order):
             lines.append(
                 t.gettext(
                     "#{number} [{status} · {priority}] {subject}",
@@ -138,6 +160,9 @@ def help_text(t: Translator, reply_marker: str) -> str:
     return "\n".join(
         [
             t.gettext("/desk reply N TEXT: email TEXT to ticket N's customer"),
+            t.gettext(
+                "/desk reply N #NAME: email the template NAME of rules.yaml, filled in for ticket N"
+            ),
             t.gettext("/desk note N TEXT: internal comment on ticket N"),
             t.gettext("/desk claim N, /desk unclaim N: take or release ticket N"),
             t.gettext("/desk status N STATUS: open, on_hold, solved or closed"),

@@ -10,7 +10,8 @@ uploaded into the thread after its post.
 
 import logging
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,20 +28,31 @@ from bot.slack.blocks import (
     render_upload_failures,
     text_pieces,
 )
-from bot.slack.card_lookup import TICKET_EVENT, find_card_ts, history_arguments
+from bot.slack.card_lookup import (
+    MAX_THREAD_PAGES,
+    TICKET_EVENT,
+    EarlierPosts,
+    PostedPart,
+    collect_earlier_posts,
+    find_card,
+    history_arguments,
+    part_metadata,
+    replies_arguments,
+)
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, escape, split_text
-from bot.slack.uploads import ThreadLocation, upload_attachments
+from bot.slack.uploads import ThreadLocation, upload_attachments, upload_name
 from handlers.i18n import Translator
-from handlers.messenger import MessageView, RateLimited, ThreadRef, TicketCard
+from handlers.messenger import AttachmentView, MessageView, RateLimited, ThreadRef, TicketCard
 from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_EVENT = "threaddesk_message"
 DEFAULT_RETRY_AFTER = 1.0
 # Slack's errors for a message it finds too long; the text is then split finer.
 TOO_LONG_ERRORS = frozenset({"msg_too_long", "msg_blocks_too_long", "invalid_blocks"})
 MIN_PIECE_LIMIT = 250
+# Slack's errors for a channel the bot is not a member of, or cannot see at all.
+UNREACHABLE_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
 
 
 @dataclass
@@ -66,38 +78,47 @@ class SlackMessenger:
         self._lock = threading.Lock()
         self._cards: dict[int, tuple[str, int]] = {}
         self._progress: dict[tuple[str, int], _Progress] = {}
+        # Channels whose not_in_channel or channel_not_found was logged since the last success.
+        self._unreachable: set[str] = set()
 
-    def post_ticket(self, card: TicketCard) -> ThreadRef:
+    def post_ticket(self, card: TicketCard, chat: str | None = None) -> ThreadRef:
         """Post the card, below it the whole email when the card shows only its start, then files.
 
-        A card already in the channel's recent history (posted before a crash
-        that lost its thread row) is reused instead of posted again.
+        `chat` is the channel a rule chose, else the support channel. A card
+        already in the channel's recent history (posted before a crash that
+        lost its thread row) is reused instead of posted again.
         """
+        channel = chat or self.channel
+        earlier = EarlierPosts()
         with self._lock:
             posted = self._cards.get(card.number)
         if posted is None:
-            posted = self._find_card(card.number)
+            found = self._find_card(card.number, channel)
+            if found is not None:
+                posted = (str(found["ts"]), CARD_PREVIEW_LIMIT)
+                earlier = self._earlier_posts(found, card, channel)
         if posted is None:
             metadata = {"event_type": TICKET_EVENT, "event_payload": {"ticket": card.number}}
             posted = self._send_card(
-                card, lambda message: self._post(self.channel, message, metadata=metadata)
+                card, lambda message: self._post(channel, message, metadata=metadata)
             )
-            logger.info("ticket #%d: card posted in %s as %s", card.number, self.channel, posted[0])
+            logger.info("ticket #%d: card posted in %s as %s", card.number, channel, posted[0])
         with self._lock:
             self._cards[card.number] = posted
 
         ts, preview_limit = posted
-        thread = ThreadRef(messenger=self.name, chat_id=self.channel, thread_id=ts)
-        if card.first_message is not None and is_preview_cut(card, preview_limit):
-            self._post_long(thread, card.first_message, ("card", card.number))
+        thread = ThreadRef(messenger=self.name, chat_id=channel, thread_id=ts)
+        first = card.first_message
+        if first is not None and (earlier.parts or is_preview_cut(card, preview_limit)):
+            self._post_long(thread, first, ("card", card.number), earlier.parts)
         with self._lock:
             self._cards.pop(card.number, None)
-        if card.first_message is not None:
-            self._upload_files(thread, card.first_message)
+        if first is not None:
+            self._upload_files(thread, first, earlier.files)
         return thread
 
-    def _find_card(self, number: int) -> tuple[str, int] | None:
-        """Return the ts of the ticket's card if the channel's recent history has it.
+    def _find_card(self, number: int, channel: str) -> dict[str, Any] | None:
+        """Return the ticket's card message if the channel's recent history has it.
 
         This costs one conversations.history call per new card. The outbox
         cannot tell that a delivery is a retry after a crash, because the crash
@@ -110,7 +131,7 @@ class SlackMessenger:
                 self.client.conversations_history,
                 "ticket #%d",
                 number,
-                **history_arguments(self.channel),
+                **history_arguments(channel),
             )
         except SlackApiError as error:
             if error.response is None or error.response.status_code != 200:
@@ -118,22 +139,68 @@ class SlackMessenger:
             logger.warning(
                 "ticket #%d: looking for an earlier card in %s failed (%s); posting the card",
                 number,
-                self.channel,
+                channel,
                 _error_code(error),
             )
             return None
-        ts = find_card_ts(history, number)
-        if ts is None:
+        card = find_card(history, number)
+        if card is None:
             return None
         logger.warning(
             "ticket #%d: card %s was already posted in %s; keeping it instead of posting again",
             number,
-            ts,
-            self.channel,
+            card["ts"],
+            channel,
         )
-        # NOTE: the long text and the files may have been posted before the crash too.
-        # They are posted again, so the thread may show them twice.
-        return ts, CARD_PREVIEW_LIMIT
+        # NOTE: a found card is taken to show the full CARD_PREVIEW_LIMIT preview. If
+        # Slack made the first attempt shorten it (msg_too_long) and the crash came
+        # before any part of the whole text was posted, that text is not posted.
+        return card
+
+    def _earlier_posts(
+        self, card_message: dict[str, Any], card: TicketCard, channel: str
+    ) -> EarlierPosts:
+        """Read the found card's thread for the text parts and files posted before the crash.
+
+        A Slack error other than a rate limit or a server error is logged, and
+        then the whole text and every file are posted again.
+        """
+        card_ts = str(card_message["ts"])
+        replies: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_THREAD_PAGES):
+            try:
+                page = self._call(
+                    self.client.conversations_replies,
+                    "ticket #%d",
+                    card.number,
+                    **replies_arguments(channel, card_ts, cursor),
+                )
+            except SlackApiError as error:
+                if error.response is None or error.response.status_code != 200:
+                    raise
+                logger.warning(
+                    "ticket #%d: reading the thread of card %s failed (%s); "
+                    "its text and files are posted again",
+                    card.number,
+                    card_ts,
+                    _error_code(error),
+                )
+                return EarlierPosts()
+            replies.extend(page.get("messages") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                break
+        row_id = card.first_message.row_id if card.first_message is not None else None
+        earlier = collect_earlier_posts(card_message, replies, card.number, row_id)
+        logger.info(
+            "ticket #%d: thread of card %s already has %d text parts and %d files",
+            card.number,
+            card_ts,
+            len(earlier.parts),
+            sum(earlier.files.values()),
+        )
+        return earlier
 
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
         def update(message: SlackMessage) -> str:
@@ -169,15 +236,22 @@ class SlackMessenger:
         self._upload_files(thread, message)
         return post_ts
 
-    def _upload_files(self, thread: ThreadRef, message: MessageView) -> None:
+    def _upload_files(
+        self,
+        thread: ThreadRef,
+        message: MessageView,
+        already_uploaded: Counter[tuple[str, int]] | None = None,
+    ) -> None:
         """Upload the message's stored files into the thread and list the ones that failed.
 
-        Nothing here raises, because the post is already in Slack and a retry
-        of the outbox item would post it a second time.
+        Files in `already_uploaded` (name and size, as the thread shows them)
+        are skipped. Nothing here raises, because the post is already in
+        Slack and a retry of the outbox item would post it a second time.
         """
         location = ThreadLocation(thread.chat_id, thread.thread_id)
+        attachments = _not_uploaded(message.attachments, already_uploaded or Counter())
         failed = upload_attachments(
-            self.client, self.blobs, location, message.attachments, message.ticket_number
+            self.client, self.blobs, location, attachments, message.ticket_number
         )
         if not failed:
             return
@@ -218,23 +292,51 @@ class SlackMessenger:
         )
         logger.info("user %s: direct message sent in %s", user_id, channel)
 
-    def _post_long(self, thread: ThreadRef, message: MessageView, key: tuple[str, int]) -> str:
-        """Post a message's text in the thread in as many parts as it needs; return the first ts."""
+    def post_notice(self, chat: str | None, text: str) -> None:
+        channel = chat or self.channel
+        self._call(
+            self.client.chat_postMessage,
+            "channel %s",
+            channel,
+            channel=channel,
+            text=escape(text),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        logger.info("notice posted in %s", channel)
+
+    def _post_long(
+        self,
+        thread: ThreadRef,
+        message: MessageView,
+        key: tuple[str, int],
+        earlier_parts: Sequence[PostedPart] = (),
+    ) -> str:
+        """Post a message's text in the thread in as many parts as it needs; return the first ts.
+
+        `earlier_parts` are parts found in the thread after a crash; the text
+        they cover from its start on is not posted again.
+        """
         with self._lock:
             progress = self._progress.get(key)
         if progress is None:
-            progress = _Progress(text_pieces(message, self.translator))
+            progress = _resumed_progress(text_pieces(message, self.translator), earlier_parts)
             with self._lock:
                 self._progress[key] = progress
+        found = len(progress.posted_ts)
 
         limit = SECTION_TEXT_LIMIT
         while len(progress.posted_ts) < len(progress.pieces):
             index = len(progress.posted_ts)
             part = render_parts(message, self.translator, progress.pieces, first=index)[0]
-            metadata = {
-                "event_type": MESSAGE_EVENT,
-                "event_payload": {"ticket": message.ticket_number, "part": index + 1},
-            }
+            start = sum(len(piece) for piece in progress.pieces[:index])
+            metadata = part_metadata(
+                message.ticket_number,
+                message.row_id,
+                index + 1,
+                start,
+                start + len(progress.pieces[index]),
+            )
             try:
                 ts = self._post(thread.chat_id, part, thread_ts=thread.thread_id, metadata=metadata)
             except SlackApiError as error:
@@ -245,11 +347,12 @@ class SlackMessenger:
         with self._lock:
             self._progress.pop(key, None)
         logger.info(
-            "ticket #%d: %s posted in thread %s in %d parts",
+            "ticket #%d: %s posted in thread %s in %d parts, %d of them found there before",
             message.ticket_number,
             message.kind,
             thread.thread_id,
             len(progress.posted_ts),
+            found,
         )
         return progress.posted_ts[0]
 
@@ -304,9 +407,13 @@ class SlackMessenger:
     def _call(
         self, method: Callable[..., SlackResponse], subject: str, subject_id: object, **args: Any
     ) -> SlackResponse:
-        """Call a Web API method; a 429 becomes RateLimited with Slack's Retry-After."""
+        """Call a Web API method; a 429 becomes RateLimited with Slack's Retry-After.
+
+        A channel the bot cannot reach is reported once, see `_report_unreachable`.
+        """
+        channel = args.get("channel")
         try:
-            return method(**args)
+            response = method(**args)
         except SlackApiError as error:
             if error.response is not None and error.response.status_code == 429:
                 retry_after = _retry_after(error.response.headers)
@@ -317,7 +424,80 @@ class SlackMessenger:
                     retry_after,
                 )
                 raise RateLimited(retry_after, str(error.response.api_url)) from error
+            if _is_channel(channel) and _error_code(error) in UNREACHABLE_CHANNEL_ERRORS:
+                self._report_unreachable(str(channel), str(_error_code(error)))
             raise
+        if isinstance(channel, str):
+            with self._lock:
+                self._unreachable.discard(channel)
+        return response
+
+    def _report_unreachable(self, channel: str, code: str) -> None:
+        """Log an ERROR with what the admin must do to let the bot into `channel`.
+
+        It is logged once per channel until a call to that channel succeeds,
+        while the outbox retries the call with its usual backoff.
+        """
+        with self._lock:
+            if channel in self._unreachable:
+                return
+            self._unreachable.add(channel)
+        if channel == self.channel:
+            setting = "check slack.support_channel in rules.yaml"
+        else:
+            setting = f"check the channels in rules.yaml whose slack id is {channel}"
+        logger.error(
+            "slack: Slack returned %s for channel %s, so threaddesk cannot post there. "
+            "Invite the bot with /invite @threaddesk in that channel, or %s. "
+            "The outbox keeps retrying; this is logged once until the channel works.",
+            code,
+            channel,
+            setting,
+        )
+
+
+def _is_channel(conversation: object) -> bool:
+    """Return True for a channel id; direct message ids start with D and cannot be joined."""
+    return isinstance(conversation, str) and not conversation.startswith("D")
+
+
+def _resumed_progress(pieces: list[str], earlier_parts: Sequence[PostedPart]) -> _Progress:
+    """Keep the earlier parts that cover the text from its start without a gap; split the rest.
+
+    The parts' character ranges refer to the text that `pieces` join to, so
+    they hold however finely the first attempt had to split it.
+    """
+    text = "".join(pieces)
+    progress = _Progress([])
+    covered = 0
+    for part in sorted(earlier_parts, key=lambda found: (found.start, found.ts)):
+        if part.start < covered:
+            continue  # the same range posted twice; the first one is kept
+        if part.start > covered or part.end > len(text):
+            break
+        progress.pieces.append(text[part.start : part.end])
+        progress.posted_ts.append(part.ts)
+        covered = part.end
+    if not progress.pieces:
+        return _Progress(pieces)
+    if covered < len(text):
+        progress.pieces.extend(split_text(text[covered:], SECTION_TEXT_LIMIT))
+    return progress
+
+
+def _not_uploaded(
+    attachments: Sequence[AttachmentView], already_uploaded: Counter[tuple[str, int]]
+) -> list[AttachmentView]:
+    """Return the attachments whose name and size the thread does not show yet."""
+    remaining = Counter(already_uploaded)
+    missing = []
+    for attachment in attachments:
+        key = (upload_name(attachment), attachment.size)
+        if remaining[key] > 0:
+            remaining[key] -= 1
+            continue
+        missing.append(attachment)
+    return missing
 
 
 def _error_code(error: SlackApiError) -> str | None:

@@ -37,6 +37,11 @@ def is_uploadable(attachment: AttachmentView) -> bool:
     return attachment.sha256 is not None and attachment.size <= UPLOAD_LIMIT_BYTES
 
 
+def upload_name(attachment: AttachmentView) -> str:
+    """Return the name an attachment is uploaded under, which Slack shows as the file's name."""
+    return attachment.filename or UNNAMED_FILE
+
+
 def upload_attachments(
     client: WebClient,
     blobs: BlobStore,
@@ -54,7 +59,7 @@ def upload_attachments(
         if not is_uploadable(attachment):
             continue
         assert attachment.sha256 is not None
-        name = attachment.filename or UNNAMED_FILE
+        name = upload_name(attachment)
         try:
             # slack_sdk reads the whole file into memory before it uploads it.
             client.files_upload_v2(

@@ -1,0 +1,120 @@
+"""Reload rules.yaml while the service runs: a valid new file takes over, a broken one is refused.
+
+The file is checked every few seconds. It counts as changed when its bytes
+change, so saving it again without changes, or only touching it, reloads
+nothing. A file that does not load keeps the previous rules in force; the
+error, with its line and column, is logged and posted to the support channel
+once per broken version, not again at every check.
+"""
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from handlers.config import ConfigError, Rules, load_rules
+from handlers.i18n import N_, Translator
+from handlers.messenger import Messenger
+from handlers.rules_book import RulesBook
+from handlers.rules_check import find_problems
+
+logger = logging.getLogger(__name__)
+
+CHECK_INTERVAL_SECONDS = 2.0
+# A posted error is cut to this many characters; the log keeps all of it.
+NOTICE_LIMIT = 3000
+
+REJECTED = N_(
+    "rules.yaml was changed but not loaded, because it has errors. "
+    "The previous rules stay in force until the file is fixed.\n{errors}"
+)
+RELOADED = N_("rules.yaml reloaded: {rules} rules, {templates} templates.")
+
+
+class RulesWatcher:
+    """Watch one rules file and replace the rules in `book` when it changes and loads."""
+
+    def __init__(
+        self,
+        path: Path,
+        book: RulesBook,
+        messengers: Sequence[Messenger],
+        translator: Translator,
+        *,
+        load: Callable[[Path], Rules] = load_rules,
+    ) -> None:
+        self.path = path
+        self.book = book
+        self.messengers = messengers
+        self.translator = translator
+        self._load = load
+        self._seen_digest = _digest(path)
+        self._unreadable = False
+
+    def check(self) -> bool:
+        """Reload the file if its content changed since the last check; return whether it did."""
+        digest = _digest(self.path)
+        if digest is None:
+            if not self._unreadable:
+                logger.warning("rules file %s cannot be read; the current rules stay", self.path)
+            self._unreadable = True
+            return False
+        self._unreadable = False
+        if digest == self._seen_digest:
+            return False
+        self._seen_digest = digest
+
+        try:
+            rules = self._load(self.path)
+        except ConfigError as error:
+            self._reject(str(error))
+            return False
+
+        self.book.replace(rules)
+        for problem in find_problems(rules):
+            logger.warning("%s: %s", self.path, problem.describe())
+        logger.info(
+            "rules file %s reloaded: %d rules, %d templates, %d agents",
+            self.path,
+            len(rules.rules),
+            len(rules.templates),
+            len(rules.agents),
+        )
+        self._post(
+            self.translator.gettext(
+                RELOADED, rules=len(rules.rules), templates=len(rules.templates)
+            )
+        )
+        return True
+
+    def run(self, stop: threading.Event) -> None:
+        """Check the file every few seconds until `stop` is set."""
+        while not stop.wait(CHECK_INTERVAL_SECONDS):
+            try:
+                self.check()
+            except Exception:
+                logger.exception("rules file %s: check failed; the current rules stay", self.path)
+
+    def _reject(self, errors: str) -> None:
+        logger.error(
+            "rules file %s changed but was not loaded; the previous rules stay in force:\n%s",
+            self.path,
+            errors,
+        )
+        self._post(self.translator.gettext(REJECTED, errors=errors[:NOTICE_LIMIT]))
+
+    def _post(self, text: str) -> None:
+        for messenger in self.messengers:
+            try:
+                messenger.post_notice(None, text)
+            except Exception as error:  # a notice is a courtesy; the log line above has it all
+                logger.warning("rules notice to %s not posted: %s", messenger.name, error)
+
+
+def _digest(path: Path) -> str | None:
+    """Return the SHA-256 of the file's bytes, or None while it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

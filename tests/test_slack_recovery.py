@@ -1,0 +1,243 @@
+"""A crash between posting a card and recording it: the retry posts only what the thread lacks.
+
+The fake Slack keeps each thread's replies for conversations.replies. A
+crash is played as Slack saw it: the card and some of its thread posts are
+in Slack, but the database has no thread row and the card's outbox item is
+pending again. A new messenger, as in a restarted process, remembers nothing.
+"""
+
+import email.policy
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, split_text, unescape
+from handlers.config import Rules
+from handlers.notifications import POST_TICKET
+from store.models import ChatThread, OutboxItem
+from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk
+from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+
+RULES = Rules.model_validate(
+    {"support_address": OWN_ADDRESS, "slack": {"support_channel": CHANNEL}}
+)
+FILES = 5
+# Lines of a log that make the email's text about 10,000 characters: the card
+# shows its start and the whole text follows in the thread in four parts.
+LOG_LINES = 230
+
+
+def body() -> str:
+    lines = [
+        f"2025-03-18 09:{i // 60:02d}:{i % 60:02d} export step {i:03d} failed"
+        for i in range(LOG_LINES)
+    ]
+    return "The export fails; here is the log.\n\n" + "\n".join(lines) + "\n"
+
+
+def file_name(index: int) -> str:
+    return f"screenshot-{index}.png"
+
+
+def file_bytes(index: int) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + bytes([index]) * (100 + index)
+
+
+def long_mail_with_files() -> bytes:
+    message = EmailMessage()
+    message["From"] = "Marta Example <marta@example.org>"
+    message["To"] = "support@helpdesk.example.com"
+    message["Subject"] = "Cannot export report"
+    message["Message-ID"] = "<r1-7701@mail.example.org>"
+    message["Date"] = "Tue, 18 Mar 2025 09:00:00 +0100"
+    message.set_content(body())
+    for index in range(1, FILES + 1):
+        message.add_attachment(file_bytes(index), "image", "png", filename=file_name(index))
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture
+def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
+    return make_intake(session_factory, tmp_path / "data")
+
+
+@pytest.fixture
+def slack(
+    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
+) -> Iterator[SlackTestDesk]:
+    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
+    yield desk
+    desk.close()
+
+
+def crash_and_restart(slack: SlackTestDesk) -> None:
+    """Lose what the crash lost: the thread row, the item's end and the process's memory."""
+    with slack.session_factory.begin() as session:
+        session.execute(delete(ChatThread))
+        item = session.scalars(select(OutboxItem).where(OutboxItem.kind == POST_TICKET)).one()
+        item.state = "pending"
+        item.done_at = None
+        item.payload = {}
+        item.next_attempt_at = item.created_at
+    slack.restart_delivery()
+
+
+def channel_cards(fake: FakeSlack) -> list[dict[str, Any]]:
+    return [c.args for c in fake.calls("chat.postMessage") if "thread_ts" not in c.args]
+
+
+def text_parts(fake: FakeSlack, thread_ts: str) -> list[dict[str, Any]]:
+    """Return the thread's replies that carry a part of the email's text, oldest first."""
+    return [
+        reply
+        for reply in fake.thread_replies(CHANNEL, thread_ts)
+        if (reply.get("metadata") or {}).get("event_type") == "threaddesk_message"
+    ]
+
+
+def thread_text(fake: FakeSlack, thread_ts: str) -> str:
+    """Join the text of every part that the thread shows, oldest first."""
+    pieces = []
+    for reply in text_parts(fake, thread_ts):
+        sections = [b for b in reply["blocks"] if b["type"] == "section" and "text" in b]
+        pieces.append(unescape(sections[0]["text"]["text"]))
+    return "".join(pieces)
+
+
+def thread_files(fake: FakeSlack, thread_ts: str) -> Counter[str]:
+    return Counter(
+        shared["name"]
+        for reply in fake.thread_replies(CHANNEL, thread_ts)
+        for shared in reply.get("files") or []
+    )
+
+
+def expected_parts(intake: Intake) -> int:
+    visible = intake.ticket(1).messages[0].visible_text.strip("\n")
+    return len(split_text(visible, SECTION_TEXT_LIMIT))
+
+
+def all_files() -> Counter[str]:
+    return Counter(file_name(index) for index in range(1, FILES + 1))
+
+
+def test_nothing_posted_twice(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(long_mail_with_files())
+    slack.deliver()
+    first_ts = slack.card_ts(1)
+    parts_before = len(text_parts(fake, first_ts))
+    crash_and_restart(slack)
+    slack.deliver()
+    replies = fake.calls("conversations.replies")
+
+    assert parts_before == expected_parts(intake) == 4
+    assert len(channel_cards(fake)) == 1
+    assert slack.card_ts(1) == first_ts
+    assert len(text_parts(fake, first_ts)) == parts_before
+    assert thread_files(fake, first_ts) == all_files()
+    assert len(fake.uploads()) == FILES
+    assert replies[0].args["ts"] == first_ts
+    assert replies[0].args["include_all_metadata"] in ("1", "true")
+
+
+def test_missing_parts_posted(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    # The card and the first part are posted; the second part's post fails with the crash.
+    fake.fail_next("chat.postMessage", 500, skip=2)
+    intake.take(long_mail_with_files())
+    slack.deliver()
+    with slack.session_factory() as session:
+        threads_after_crash = session.scalars(select(ChatThread)).all()
+    crash_and_restart(slack)
+    slack.deliver()
+    ts = slack.card_ts(1)
+    parts = text_parts(fake, ts)
+    starts = [part["metadata"]["event_payload"]["start"] for part in parts]
+    visible = intake.ticket(1).messages[0].visible_text.strip("\n")
+
+    assert threads_after_crash == []
+    assert len(channel_cards(fake)) == 1
+    assert len(parts) == expected_parts(intake)
+    assert starts == sorted(set(starts))
+    assert thread_text(fake, ts) == visible
+    assert thread_files(fake, ts) == all_files()
+
+
+def test_missing_files_uploaded(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    # The third file's upload fails; the crash comes before the thread row is committed.
+    fake.fail_next("file_upload", 500, skip=2)
+    intake.take(long_mail_with_files())
+    slack.deliver()
+    ts = slack.card_ts(1)
+    files_before = thread_files(fake, ts)
+    crash_and_restart(slack)
+    slack.deliver()
+    uploaded = [upload.filename for upload in fake.uploads()]
+
+    assert files_before == all_files() - Counter([file_name(3)])
+    assert thread_files(fake, ts) == all_files()
+    assert uploaded[-1] == file_name(3)
+    assert len(uploaded) == FILES
+    assert len(text_parts(fake, ts)) == expected_parts(intake)
+
+
+def test_thread_read_in_pages(
+    intake: Intake, slack: SlackTestDesk, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.slack.card_lookup.THREAD_PAGE_MESSAGES", 2)
+    intake.take(long_mail_with_files())
+    slack.deliver()
+    ts = slack.card_ts(1)
+    crash_and_restart(slack)
+    slack.deliver()
+    cursors = [call.args.get("cursor") for call in fake.calls("conversations.replies")]
+
+    assert len(cursors) > 2
+    assert cursors[0] is None
+    assert all(cursors[1:])
+    assert len(text_parts(fake, ts)) == expected_parts(intake)
+    assert thread_files(fake, ts) == all_files()
+
+
+def test_unreadable_thread_posts_again(
+    intake: Intake, slack: SlackTestDesk, fake: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    intake.take(long_mail_with_files())
+    slack.deliver()
+    ts = slack.card_ts(1)
+    crash_and_restart(slack)
+    fake.error_next("conversations.replies", "missing_scope")
+    slack.deliver()
+    warned = [r.getMessage() for r in caplog.records if r.name == "bot.slack.messenger"]
+
+    assert len(channel_cards(fake)) == 1
+    assert slack.card_ts(1) == ts
+    assert len(text_parts(fake, ts)) == 2 * expected_parts(intake)
+    assert any("reading the thread of card" in message for message in warned)
+
+
+def test_agent_reply_not_counted(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    # An agent shares a file with the same name in the card's thread before the retry.
+    fake.fail_next("file_upload", 500, skip=0)
+    intake.take(long_mail_with_files())
+    slack.deliver()
+    ts = slack.card_ts(1)
+    shared = {"id": "F0AGENT", "name": file_name(1), "size": len(file_bytes(1)), "user": "U0SVETA"}
+    fake.add_reply(CHANNEL, ts, {"type": "message", "user": "U0SVETA", "files": [shared]})
+    crash_and_restart(slack)
+    slack.deliver()
+
+    assert [upload.filename for upload in fake.uploads()].count(file_name(1)) == 1
