@@ -1,7 +1,6 @@
 """The admin's rules file: its shape, and loading it with errors that name the line."""
 
 import difflib
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,12 +18,12 @@ from pydantic import (
 )
 
 from handlers.business_hours import BusinessHours
+from handlers.durations import Duration
+from handlers.queue_config import DigestConfig, Reminders, SlaConfig
 from handlers.rules_engine import Rule
 from handlers.templates import Template
 
 QueueOrderKey = Literal["priority", "waiting", "created", "updated"]
-DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
-DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 def _default_queue_order() -> list[QueueOrderKey]:
@@ -105,25 +104,16 @@ class Rules(BaseModel):
     business_hours: BusinessHours | None = None
     templates: dict[str, Template] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
-    auto_reply_interval: timedelta = timedelta(hours=24)
+    auto_reply_interval: Duration = timedelta(hours=24)
     # How the queue is sorted, most significant first: `priority` (urgent first),
     # `waiting` (the customer's last message, oldest first), `created` (oldest
     # first) or `updated` (least recently changed first).
     queue_order: list[QueueOrderKey] = Field(default_factory=_default_queue_order, min_length=1)
-
-    @field_validator("auto_reply_interval", mode="before")
-    @classmethod
-    def _parse_duration(cls, value: object) -> object:
-        """Accept "24h", "1d", "1h30m" or "90s" besides seconds and ISO 8601 durations."""
-        if not isinstance(value, str) or value.strip().upper().startswith("P"):
-            return value
-        text = value.strip().lower()
-        parts = DURATION_PART.findall(text)
-        if not parts or DURATION_PART.sub("", text).strip():
-            raise ValueError(
-                f"invalid duration {value!r}; write a number with a unit, such as 24h, 30m or 1d"
-            )
-        return timedelta(**{DURATION_UNITS[unit]: int(number) for number, unit in parts})
+    # Saved filters of /desk list, by name: the words of a filter, such as "mine high".
+    views: dict[str, str] = Field(default_factory=dict)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    reminders: Reminders = Field(default_factory=Reminders)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
 
     @model_validator(mode="after")
     def _default_business_hours_zone(self) -> "Rules":

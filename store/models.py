@@ -57,6 +57,10 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str | None] = mapped_column(String(100))
+    company: Mapped[str | None] = mapped_column(String(300))
+    # Set when this customer was merged into another; the row stays for the audit trail.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     addresses: Mapped[list["CustomerAddress"]] = relationship(
@@ -65,6 +69,23 @@ class Customer(Base):
     tags: Mapped[list["CustomerTag"]] = relationship(
         cascade="all, delete-orphan", order_by="CustomerTag.tag"
     )
+    notes: Mapped[list["CustomerNote"]] = relationship(
+        cascade="all, delete-orphan", order_by="CustomerNote.id"
+    )
+
+
+class CustomerNote(Base):
+    """An agent's note about a customer, shown with the customer's profile."""
+
+    __tablename__ = "customer_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CustomerTag(Base):
@@ -114,6 +135,14 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None]
     solved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # SLA due times from the targets of rules.yaml for the ticket's priority; None
+    # when no target applies. `sla_alerts` lists the alerts already posted, such as
+    # "first_response:warning", so that each is posted once.
+    first_response_due_at: Mapped[datetime | None]
+    resolution_due_at: Mapped[datetime | None]
+    sla_alerts: Mapped[list[Any]] = mapped_column(default=list)
+    # When the owner was last reminded of this ticket on hold.
+    on_hold_reminded_at: Mapped[datetime | None]
 
     customer: Mapped[Customer] = relationship()
     tags: Mapped[list["TicketTag"]] = relationship(
@@ -307,3 +336,76 @@ class AutoReplyLog(Base):
 
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
     last_sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Question(Base):
+    """A question to another department about a ticket, and its answer once it comes."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    department: Mapped[str] = mapped_column(String(100))
+    asked_by: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    reminded_at: Mapped[datetime | None]
+
+    deliveries: Mapped[list["QuestionDelivery"]] = relationship(
+        cascade="all, delete-orphan", order_by="QuestionDelivery.id"
+    )
+
+
+class QuestionDelivery(Base):
+    """The direct message that carried a question to one department member.
+
+    A reply to that message is the member's answer, so the message is found
+    again by its messenger, chat and post id.
+    """
+
+    __tablename__ = "question_deliveries"
+    __table_args__ = (UniqueConstraint("messenger", "chat_id", "post_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("questions.id", ondelete="CASCADE"), index=True
+    )
+    person: Mapped[str] = mapped_column(String(200))
+    messenger: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    post_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReplyDraft(Base):
+    """An agent who has the Reply dialog of a ticket open, for the collision warning."""
+
+    __tablename__ = "reply_drafts"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str] = mapped_column(String(200), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """A named lease that one worker holds until `expires_at`, so that a job runs once."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+
+
+class DigestRun(Base):
+    """A digest posted for one period, so that it is never posted twice."""
+
+    __tablename__ = "digest_runs"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
