@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -20,9 +21,12 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleCommands, sanitize
-from bot.rules_watch import RulesWatcher
+from bot.digest_cli import add_digest_parser
+from bot.rules_watch import RulesWatcher, log_problems
+from bot.scheduler import QueueScheduler
 from bot.service import Service
 from bot.settings import Settings
+from bot.slack.digest_post import slack_digest_poster
 from bot.wiring import WiringError, build_desk, reply_settings
 from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
 from handlers.i18n import Translator
@@ -142,7 +146,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rules_test.add_argument("email", type=Path, metavar="FILE.eml")
     rules_test.add_argument("--rules", type=Path, help="the rules file (default: THREADDESK_RULES)")
+    rules_test.add_argument(
+        "--at",
+        metavar="TIME",
+        help="when the email is received, such as 2026-12-07 10:00, in the time zone of the "
+        "rules file (default: now)",
+    )
     rules_test.set_defaults(handler=run_rules_test)
+    add_digest_parser(commands)
     return parser
 
 
@@ -158,7 +169,9 @@ def _load_rules_or_default(path: Path) -> Rules:
     if not path.exists():
         logger.warning("rules file %s not found; using the defaults", path)
         return Rules()
-    return load_rules(path)
+    rules = load_rules(path)
+    log_problems(path, rules)
+    return rules
 
 
 def _open_database(
@@ -367,7 +380,7 @@ def _serve(
             service.take_new_mail()
         desk.dispatcher.deliver_pending()
         for line in sys.stdin:
-            if not commands.execute(line):
+            if not commands.execute_safely(line):
                 break
             desk.dispatcher.deliver_pending()
         for source, _address in sources:
@@ -384,6 +397,11 @@ def _serve(
             settings.rules, rules_book, desk.dispatcher.messengers, desk.translator
         )
         threads.append(threading.Thread(target=watcher.run, args=(stop,), name="rules"))
+    queue_jobs = QueueScheduler(session_factory, rules_book, wake=desk.outbox.wake.set)
+    if desk.slack is not None:
+        client = desk.slack.client
+        queue_jobs.add_digests(lambda rules: slack_digest_poster(client, rules))
+    queue_jobs.start()
     for thread in threads:
         thread.start()
     # systemd and container runtimes stop a service with SIGTERM: stop as on Ctrl-C.
@@ -392,6 +410,17 @@ def _serve(
     try:
         if desk.slack is not None:
             desk.slack.start(settings)
+        if desk.telegram is not None:
+            desk.telegram.start()
+        print(
+            desk.translator.gettext(
+                "threaddesk is running: {mailboxes}. At this console you act as {actor}; "
+                "type help for the commands.",
+                mailboxes=", ".join(service.source.name for service in services),
+                actor=desk.console_actor.name,
+            ),
+            flush=True,
+        )
         threading.Thread(
             target=commands.run, args=(sys.stdin,), daemon=True, name="console"
         ).start()
@@ -399,16 +428,19 @@ def _serve(
             pass
     except KeyboardInterrupt:
         pass
-    except Exception as error:  # Slack could not start: stop the rest and report it
+    except Exception as error:  # a messenger could not start: stop the rest and report it
         failure = error
     stop.set()
+    queue_jobs.stop()
     desk.outbox.wake.set()
     if desk.slack is not None:
         desk.slack.stop()
+    if desk.telegram is not None:
+        desk.telegram.stop()
     for thread in threads:
         thread.join()
     if failure is not None:
-        raise CommandError(f"cannot connect to Slack: {failure}") from failure
+        raise CommandError(f"cannot start a messenger: {failure}") from failure
     return 0
 
 
@@ -464,6 +496,8 @@ def ingest_report(path: Path, result: IntakeResult, translator: Translator) -> d
         ],
         "visible_text": result.visible_text,
         "notes": [describe_note(note.as_dict(), translator) for note in result.notes],
+        "rules": result.rules_applied,
+        "rule_actions": result.rule_actions,
     }
 
 
@@ -499,6 +533,15 @@ def format_ingest_report(path: Path, result: IntakeResult, t: Translator) -> str
             )
         )
     lines.extend("  ⚠ " + describe_note(note.as_dict(), t) for note in result.notes)
+    if result.rules_applied:
+        lines.append(
+            "  "
+            + t.gettext(
+                "Rules: {rules} ({actions})",
+                rules=", ".join(result.rules_applied),
+                actions=", ".join(result.rule_actions) or t.gettext("no actions"),
+            )
+        )
     lines.extend("  | " + line for line in text.splitlines())
     return "\n".join(lines)
 
@@ -512,13 +555,16 @@ def run_db_upgrade(arguments: argparse.Namespace) -> int:
 
 def run_rules_check(arguments: argparse.Namespace) -> int:
     path = arguments.file or Settings().rules
-    problems = check_rules_file(path)
-    if problems:
-        raise ConfigError("\n".join(problems))
+    checked = check_rules_file(path)
+    if checked.errors:
+        raise ConfigError("\n".join([*checked.errors, *checked.warnings]))
+    for warning in checked.warnings:
+        print(warning)
     rules = load_rules(path)
     print(
         f"{path}: valid ({len(rules.agents)} agents, {len(rules.departments)} departments, "
-        f"{len(rules.rules)} rules, {len(rules.templates)} templates)"
+        f"{len(rules.rules)} rules, {len(rules.templates)} templates"
+        f"{f', {len(checked.warnings)} warnings' if checked.warnings else ''})"
     )
     return 0
 
@@ -530,8 +576,22 @@ def run_rules_test(arguments: argparse.Namespace) -> int:
         raw = arguments.email.read_bytes()
     except OSError as error:
         raise CommandError(f"cannot read {arguments.email}: {error.strerror}") from error
-    print(explain_rules(rules, raw, datetime.now(UTC)), end="")
+    received_at = _received_at(arguments.at, rules) if arguments.at else datetime.now(UTC)
+    print(explain_rules(rules, raw, received_at), end="")
     return 0
+
+
+def _received_at(text: str, rules: Rules) -> datetime:
+    """Read --at, a local time in the rules' time zone such as "2026-12-07 10:00"."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise CommandError(
+            f"invalid --at {text!r}; write a date and time such as 2026-12-07 10:00"
+        ) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(rules.timezone))
+    return moment.astimezone(UTC)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
 from handlers.config import Rules
+from handlers.customers import customer_command_text
 from handlers.i18n import N_, Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
-from handlers.messenger import MessageView, ThreadRef, TicketCard
+from handlers.messenger import DirectMessage, DirectPost, MessageView, ThreadRef, TicketCard
 from handlers.people import Actor
-from handlers.queue import DEFAULT_ORDER, list_tickets, load_ticket, parse_queue_filter
+from handlers.questions import ask_at_console
+from handlers.queue import load_ticket
+from handlers.queue_views import read_queue, view_lines
 from handlers.replies import ReplySettings, send_reply
 from handlers.template_replies import send_template_reply
 from handlers.ticket_actions import (
@@ -30,6 +33,8 @@ from handlers.ticket_actions import (
     unclaim_ticket,
 )
 from handlers.views import message_view, ticket_card
+from store.models import MAX_TICKET_NUMBER
+from store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 PREVIEW_LINES = 12
 # A card shows this much of a subject; `show N` prints the rest of the ticket.
 SUBJECT_CHARACTERS = 200
-TICKET_ACTIONS = frozenset({"claim", "unclaim", "note", "reply", "status", "priority"})
+TICKET_ACTIONS = frozenset({"claim", "unclaim", "note", "reply", "status", "priority", "ask"})
 
 
 def sanitize(text: str) -> str:
@@ -89,6 +94,11 @@ class ConsoleMessenger:
         where = f"[{sanitize(chat)}] " if chat is not None else ""
         self._write(f"{where}{sanitize(text)}")
 
+    def send_direct(self, user_id: str, message: DirectMessage) -> DirectPost:
+        """Print a direct message; its key stands for the post, as a terminal has no ids."""
+        self._write(f"  → {sanitize(user_id)}: {sanitize(message.text)}")
+        return DirectPost(chat_id=user_id, post_id=message.key)
+
     def write(self, text: str) -> None:
         self._write(text)
 
@@ -119,6 +129,10 @@ def render_card(card: TicketCard, t: Translator) -> str:
         lines.append(
             "   " + t.gettext("Follows closed ticket #{number}", number=card.linked_ticket_number)
         )
+    if card.waiting_for:
+        waiting = sanitize(", ".join(card.waiting_for))
+        lines.append("   " + t.gettext("Waiting for {departments}", departments=waiting))
+    lines.extend("   " + line for line in card.extra.values())
     if card.first_message is not None:
         lines.extend(_message_body(card.first_message, t, indent="   ", preview=True))
     return "\n".join(lines)
@@ -239,8 +253,20 @@ class ConsoleCommands:
     def run(self, input_stream: TextIO) -> None:
         """Read commands until the stream ends or `quit` is typed."""
         for line in input_stream:
-            if not self.execute(line):
+            if not self.execute_safely(line):
                 break
+
+    def execute_safely(self, line: str) -> bool:
+        """Run one command line as `execute` does, reporting a failure instead of raising it.
+
+        One bad command must not end the console for good.
+        """
+        try:
+            return self.execute(line)
+        except Exception:
+            logger.exception("console: command %r failed", line.strip()[:80])
+            self.messenger.write(self.t.gettext("That command failed; the log has the details."))
+            return True
 
     def execute(self, line: str) -> bool:
         """Run one command line; return False when the console should stop reading."""
@@ -256,12 +282,17 @@ class ConsoleCommands:
             self.messenger.write(self._list(" ".join(arguments)))
         elif command == "show":
             number = arguments[0].lstrip("#") if len(arguments) == 1 else ""
-            if number.isdigit():
+            if number.isascii() and number.isdigit() and int(number) > MAX_TICKET_NUMBER:
+                self.messenger.write(self.t.gettext("Ticket #{number} not found.", number=number))
+            elif number.isascii() and number.isdigit():
                 self.messenger.write(self._show(int(number)))
             else:
                 self.messenger.write(self.t.gettext("Which ticket? Write its number: show N"))
         elif command == "help":
             self.messenger.write(self._help())
+        elif command == "customer":
+            answer = customer_command_text(self.session_factory, self.actor, line, self.t)
+            self.messenger.write(sanitize(answer))
         elif command in TICKET_ACTIONS and self.actor is not None:
             self.messenger.write(self._act(line))
         else:
@@ -287,6 +318,8 @@ class ConsoleCommands:
         return feedback.render(self.t)
 
     def _run_action(self, command: DeskCommand, actor: Actor, number: int) -> Feedback:
+        if command.name == "ask":
+            return ask_at_console(self.session_factory, self.current_rules, actor, command)
         if command.name == "claim":
             return claim_ticket(self.session_factory, actor, number)
         if command.name == "unclaim":
@@ -296,7 +329,10 @@ class ConsoleCommands:
         if command.name == "status":
             return set_status(self.session_factory, actor, number, command.status or "")
         if command.name == "priority":
-            return set_priority(self.session_factory, actor, number, command.priority or "")
+            rules = self.current_rules() if self.current_rules else None
+            return set_priority(
+                self.session_factory, actor, number, command.priority or "", rules
+            )
         if command.template is not None:
             return self._send_template(command.template, actor, number)
         if self.reply_settings is None:
@@ -319,15 +355,13 @@ class ConsoleCommands:
         )
 
     def _list(self, argument: str) -> str:
-        try:
-            queue_filter = parse_queue_filter(argument, self.actor.name if self.actor else None)
-        except CommandSyntaxError as error:
-            return self.t.gettext(error.message, **error.params)
-        with self.session_factory() as session:
-            order = self.current_rules().queue_order if self.current_rules else DEFAULT_ORDER
-            tickets = list_tickets(session, queue_filter, order=order)
-            if not tickets:
-                return self.t.gettext("No tickets match.")
+        rules = self.current_rules() if self.current_rules else Rules()
+        actor_name = self.actor.name if self.actor else None
+        listing = read_queue(self.session_factory, rules, argument, actor_name, utcnow())
+        if listing.error is not None:
+            return self.t.gettext(listing.error, **listing.error_params)
+        rows = [self.t.gettext("No tickets match.")]
+        if listing.tickets:
             header = self.t.gettext(
                 "{number:<6} {status:<10} {priority:<8} {customer:<30} {subject}",
                 number="#",
@@ -342,11 +376,14 @@ class ConsoleCommands:
                     number=ticket.number,
                     status=self.t.gettext(_status_label(ticket.status)),
                     priority=self.t.gettext(_priority_label(ticket.priority)),
-                    customer=sanitize(ticket.customer.name or "")[:30],
+                    customer=sanitize(ticket.customer_name or ticket.customer_address)[:30],
                     subject=sanitize(ticket.subject)[:60],
                 )
-                for ticket in tickets
+                for ticket in listing.tickets
             ]
+        if listing.views:
+            rows.append(self.t.gettext("Saved views (list NAME):"))
+            rows.extend("  " + sanitize(line) for line in view_lines(listing.views))
         return "\n".join(rows)
 
     def _show(self, number: int) -> str:
@@ -362,13 +399,19 @@ class ConsoleCommands:
         return "\n".join(
             [
                 self.t.gettext(
-                    "list [mine|unassigned|STATUS]   tickets, most urgent and longest waiting first"
+                    "list [FILTER]   tickets, most urgent and longest waiting first; "
+                    "alone it also shows the saved views"
                 ),
                 self.t.gettext("show N    ticket N with all its messages"),
+                self.t.gettext(
+                    "customer EMAIL-or-N [note|tag|untag|address|phone|company ...]   "
+                    "the customer's profile and tickets, or a change; customer merge A B"
+                ),
                 self.t.gettext("claim N, unclaim N      take or release ticket N"),
                 self.t.gettext("reply N TEXT            email TEXT to ticket N's customer"),
                 self.t.gettext("reply N #NAME           email the template NAME, filled in for N"),
                 self.t.gettext("note N TEXT             internal comment on ticket N"),
+                self.t.gettext("ask DEPARTMENT N QUESTION   ask another department about N"),
                 self.t.gettext("status N STATUS, priority N PRIORITY   change them"),
                 self.t.gettext("help      this list"),
                 self.t.gettext("quit      stop threaddesk"),

@@ -30,6 +30,19 @@ REJECTED = N_(
     "The previous rules stay in force until the file is fixed.\n{errors}"
 )
 RELOADED = N_("rules.yaml reloaded: {rules} rules, {templates} templates.")
+NEEDS_RESTART = N_(
+    "Restart threaddesk to apply the new {settings}; until then the old values stay."
+)
+# Settings that the desk reads once, at start: the messengers, the wording and the mailboxes.
+RESTART_SETTINGS = (
+    "locale",
+    "timezone",
+    "support_address",
+    "support_name",
+    "slack",
+    "telegram",
+    "mailboxes",
+)
 
 
 class RulesWatcher:
@@ -71,9 +84,9 @@ class RulesWatcher:
             self._reject(str(error))
             return False
 
+        previous = self.book.current
         self.book.replace(rules)
-        for problem in find_problems(rules):
-            logger.warning("%s: %s", self.path, problem.describe())
+        log_problems(self.path, rules)
         logger.info(
             "rules file %s reloaded: %d rules, %d templates, %d agents",
             self.path,
@@ -81,11 +94,16 @@ class RulesWatcher:
             len(rules.templates),
             len(rules.agents),
         )
-        self._post(
-            self.translator.gettext(
-                RELOADED, rules=len(rules.rules), templates=len(rules.templates)
-            )
+        notice = self.translator.gettext(
+            RELOADED, rules=len(rules.rules), templates=len(rules.templates)
         )
+        changed = [
+            name for name in RESTART_SETTINGS if getattr(previous, name) != getattr(rules, name)
+        ]
+        if changed:
+            logger.warning("rules file %s: %s change only after a restart", self.path, changed)
+            notice += "\n" + self.translator.gettext(NEEDS_RESTART, settings=", ".join(changed))
+        self._post(notice)
         return True
 
     def run(self, stop: threading.Event) -> None:
@@ -110,6 +128,13 @@ class RulesWatcher:
                 messenger.post_notice(None, text)
             except Exception as error:  # a notice is a courtesy; the log line above has it all
                 logger.warning("rules notice to %s not posted: %s", messenger.name, error)
+
+
+def log_problems(path: Path, rules: Rules) -> None:
+    """Log the semantic errors and warnings of loaded rules, which do not stop them loading."""
+    for problem in find_problems(rules):
+        level = logging.ERROR if problem.severity == "error" else logging.WARNING
+        logger.log(level, "%s: %s", path, problem.describe())
 
 
 def _digest(path: Path) -> str | None:

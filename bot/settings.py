@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL")
     )
+    telegram_webhook_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_URL")
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET")
+    )
+    telegram_webhook_port: int = Field(
+        default=8443, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_PORT")
+    )
 
     @field_validator("maildir", "imap_url", "smtp_url", "ca_file", mode="before")
     @classmethod

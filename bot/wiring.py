@@ -19,6 +19,13 @@ from bot.slack.app import SlackCredentials, build_slack_app
 from bot.slack.context import SlackDesk
 from bot.slack.messenger import SlackMessenger
 from bot.slack.server import SlackHttpServer, confirm_token, start_socket_mode
+from bot.telegram.messenger import TelegramMessenger
+from bot.telegram.wiring import (
+    TelegramParts,
+    TelegramSettingsError,
+    telegram_messenger,
+    telegram_parts,
+)
 from handlers.config import Rules
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
@@ -134,6 +141,7 @@ class Desk:
     console_actor: Actor
     readiness: Readiness = field(default_factory=Readiness)
     slack: "SlackParts | None" = None
+    telegram: "TelegramParts | None" = None
 
     @property
     def rules(self) -> Rules:
@@ -208,7 +216,9 @@ def build_desk(
     blobs = BlobStore(settings.data_dir)
     console = ConsoleMessenger(output, translator)
     slack_messenger = _slack_messenger(settings, rules, translator, blobs)
-    messengers: list[Messenger] = [slack_messenger] if slack_messenger else [console]
+    telegram = _telegram_messenger(settings, rules, translator)
+    chats: list[Messenger] = [m for m in (slack_messenger, telegram) if m is not None]
+    messengers: list[Messenger] = chats or [console]
     dispatcher = Dispatcher(
         session_factory,
         messengers,
@@ -231,7 +241,27 @@ def build_desk(
     )
     if slack_messenger is not None:
         desk.slack = _slack_parts(settings, desk, slack_messenger.client)
+    if telegram is not None:
+        desk.telegram = telegram_parts(
+            settings,
+            telegram,
+            session_factory,
+            directory,
+            rules_book,
+            desk.reply_settings,
+            desk.outbox.wake.set,
+            on_ready=desk.readiness.add("telegram getMe"),
+        )
     return desk
+
+
+def _telegram_messenger(
+    settings: Settings, rules: Rules, translator: Translator
+) -> TelegramMessenger | None:
+    try:
+        return telegram_messenger(settings, rules, translator)
+    except TelegramSettingsError as error:
+        raise WiringError(str(error)) from error
 
 
 def _slack_messenger(

@@ -31,7 +31,7 @@ Subcommand = Literal[
 NEEDS_TICKET: frozenset[str] = frozenset(
     {"reply", "note", "claim", "unclaim", "status", "priority", "ask"}
 )
-NEEDS_TEXT: frozenset[str] = frozenset({"reply", "note"})
+NEEDS_TEXT: frozenset[str] = frozenset({"reply", "note", "ask"})
 
 STATUS_WORDS: dict[str, str] = {
     "new": "new",
@@ -183,14 +183,19 @@ def _parse_list(rest: str, thread_ticket: int | None) -> DeskCommand:
 
 
 def _parse_customer(rest: str, thread_ticket: int | None) -> DeskCommand:
-    argument = rest.strip()
-    if not argument and thread_ticket is not None:
-        return DeskCommand("customer", ticket_number=thread_ticket)
-    match = _TICKET_NUMBER.fullmatch(argument)
+    # The words after the customer ("note TEXT", "tag vip") stay in `text` for
+    # handlers/customers.py; "merge A B" keeps "A B" there.
+    first, _, remainder = rest.strip().partition(" ")
+    action = remainder.strip() or None
+    if first.lower() == "merge":
+        return DeskCommand("customer", argument="merge", text=action)
+    match = _TICKET_NUMBER.fullmatch(first)
     if match is not None:
-        return DeskCommand("customer", ticket_number=int(match.group(1)))
-    if "@" in argument:
-        return DeskCommand("customer", argument=argument.lower())
+        return DeskCommand("customer", ticket_number=int(match.group(1)), text=action)
+    if "@" in first:
+        return DeskCommand("customer", argument=first.lower(), text=action)
+    if thread_ticket is not None:
+        return DeskCommand("customer", ticket_number=thread_ticket, text=rest.strip() or None)
     raise CommandSyntaxError(
         N_("Give an email address or a ticket number: {usage}"), usage=USAGE["customer"]
     )

@@ -21,6 +21,7 @@ from handlers.business_hours import BusinessHours
 from handlers.durations import Duration
 from handlers.queue_config import DigestConfig, Reminders, SlaConfig
 from handlers.rules_engine import Rule
+from handlers.rules_yaml import RulesYamlError, parse_rules_yaml, position, read_rules_text
 from handlers.templates import Template
 
 QueueOrderKey = Literal["priority", "waiting", "created", "updated"]
@@ -93,8 +94,8 @@ class Rules(BaseModel):
     timezone: str = "UTC"
     support_address: str = ""
     support_name: str = ""
-    reply_marker: str = "!reply"
-    undo_seconds: int = 10
+    reply_marker: str = Field(default="!reply", min_length=1)
+    undo_seconds: int = Field(default=10, ge=0, le=600)
     agents: list[Person] = Field(default_factory=list)
     departments: dict[str, Department] = Field(default_factory=dict)
     slack: SlackChannels = Field(default_factory=SlackChannels)
@@ -142,25 +143,15 @@ class Rules(BaseModel):
 def load_rules(path: Path) -> Rules:
     """Read and validate the rules file; raise ConfigError listing each problem with its line."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot read the rules file {path}: {error.strerror}") from error
-    except UnicodeDecodeError as error:
+        text = read_rules_text(path)
+        tree, data = parse_rules_yaml(path, text)
+    except RulesYamlError as error:
+        raise ConfigError(str(error)) from error
+    if data is None:
         raise ConfigError(
-            f"{path}: not valid UTF-8 at byte {error.start}; save the file as UTF-8"
-        ) from error
-
-    try:
-        tree = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error)
-        context = getattr(error, "context", None)
-        context_mark = getattr(error, "context_mark", None)
-        if context and context_mark is not None:
-            problem += f" ({context} that starts at {path}:{position(context_mark).rstrip(':')})"
-        raise ConfigError(f"{path}:{position(mark)} invalid YAML: {problem}") from error
+            f"{path}: the file is empty or holds only comments; a desk needs at least "
+            "support_address and agents (the repository's rules.yaml is a working example)"
+        )
 
     duplicates = list(_duplicate_keys(tree))
     if duplicates:
@@ -172,7 +163,9 @@ def load_rules(path: Path) -> Rules:
         )
 
     try:
-        return Rules.model_validate(data if data is not None else {})
+        return Rules.model_validate(data)
+    except RecursionError as error:
+        raise ConfigError(f"{path}: conditions are nested too deeply to check") from error
     except ValidationError as error:
         located = sorted(
             ((locate(tree, problem["loc"]), problem) for problem in error.errors()),
@@ -218,13 +211,6 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [model for argument in get_args(annotation) for model in _models_in(argument)]
-
-
-def position(mark: yaml.Mark | None) -> str:
-    """Return "L:C:" (line and column, as compilers print them) for a YAML position, or ""."""
-    if mark is None:
-        return ""
-    return f"{mark.line + 1}:{mark.column + 1}:"
 
 
 def locate(node: yaml.Node | None, location: tuple[int | str, ...]) -> yaml.Mark | None:

@@ -29,6 +29,7 @@ from handlers.notifications import (
     enqueue_post_update,
 )
 from handlers.people import Directory
+from handlers.questions import ASK_MEMBER, deliver_question
 from handlers.rules_book import RulesBook
 from handlers.views import message_view, ticket_card
 from mailbridge.outgoing import OutgoingEmail
@@ -119,6 +120,10 @@ class Dispatcher:
         return True
 
     def _deliver_to(self, session: Session, item: OutboxItem, messenger: Messenger) -> None:
+        if item.kind == ASK_MEMBER:
+            if not deliver_question(session, item, messenger, self.translator, self.directory):
+                raise ThreadNotReady()
+            return
         if item.kind == NOTIFY_PERSON:
             self._notify_person(item, messenger)
             return
@@ -185,9 +190,14 @@ class Dispatcher:
         messenger.notify_person(user_id, reader.gettext(str(item.payload.get("message")), **params))
 
     def _notify_channel(self, item: OutboxItem, messenger: Messenger) -> None:
-        """Post a rule's notice in the channel it names; skip a messenger the channel is not in."""
-        chat = self._chat_of(str(item.payload.get("channel", "")), messenger.name)
-        if chat is None:
+        """Post a notice in the channel it names; skip a messenger the channel is not in.
+
+        An empty channel (an SLA alert about a ticket of the default support
+        channel) is the support channel of every messenger.
+        """
+        channel = str(item.payload.get("channel", ""))
+        chat = self._chat_of(channel, messenger.name)
+        if chat is None and channel:
             return
         params = dict(item.payload.get("params") or {})
         messenger.post_notice(

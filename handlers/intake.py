@@ -38,6 +38,7 @@ from handlers.routing import (
     route_email,
 )
 from handlers.rules_book import RulesBook
+from handlers.sla import new_ticket_due_times
 from mailbridge.classify import Classification, classify
 from mailbridge.identity import identity_key
 from mailbridge.message import ParsedAttachment, ParsedMessage, ParseNote
@@ -130,6 +131,9 @@ class IntakeResult:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     notes: list[ParseNote] = field(default_factory=list)
     classification: dict[str, object] = field(default_factory=dict)
+    # The rules of rules.yaml that matched, and the kinds of action they took.
+    rules_applied: list[str] = field(default_factory=list)
+    rule_actions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -249,7 +253,7 @@ def _ingest_batch_in_transaction(
                 )
             keys_in_batch.add(item.key)
     finally:
-        # The look-ups hold only within this transaction.
+        # The look-ups are valid only within this transaction.
         session.info.pop(BATCH_LOOKUPS, None)
     return results
 
@@ -260,12 +264,17 @@ def _look_up_batch(session: Session, prepared: list[PreparedMail]) -> BatchLooku
         session,
         addresses=[item.parsed.sender.address for item in prepared],
         referenced_ids=[
-            message_id
-            for item in prepared
-            for message_id in (*item.parsed.references, *item.parsed.in_reply_to)
+            message_id for item in prepared for message_id in _referenced_message_ids(item)
         ],
         own_message_ids=[item.parsed.message_id for item in prepared if item.parsed.message_id],
     )
+
+
+def _referenced_message_ids(item: PreparedMail) -> list[str]:
+    """Return the Message-IDs in the threading headers and, for a bounce, the bounced mail's."""
+    bounce = item.classification.bounce
+    bounced = bounce.original_message_ids if bounce is not None else ()
+    return [*item.parsed.references, *item.parsed.in_reply_to, *bounced]
 
 
 def _ingest_batch_in_savepoints(
@@ -298,10 +307,11 @@ def prepare_mail(mail: IncomingMail, settings: IntakeSettings) -> PreparedMail:
     fit_to_columns(parsed, mail)
     file_blobs = _store_attachment_files(parsed.attachments, settings.blobs)
     classification = classify(parsed.source or EmailMessage(), settings.own_addresses)
-    # Nothing after classification reads the stdlib message tree. Freed now, a
-    # batch does not hold a hundred of them, each hundreds of objects that
-    # every run of the garbage collector walks: with bench/intake.py that
-    # cut the collector's time per mail from about 0.12 ms to 0.03 ms.
+    # Nothing after classification reads the stdlib message tree. Freed now,
+    # a batch does not keep a hundred of them, each of hundreds of objects
+    # that every run of the garbage collector walks. In batches of 3,000
+    # corpus mails on SQLite, that cut the collector's time per mail from
+    # about 0.12 ms to 0.03 ms (machine in docs/benchmarks.md).
     parsed.source = None
     return PreparedMail(
         mail=mail,
@@ -457,7 +467,16 @@ def _ingest_in_transaction(
         attachments=list(parsed.attachments),
         notes=list(parsed.notes),
         classification=message["classification"],
+        rules_applied=routing.matched_rules if routing is not None else [],
+        rule_actions=_action_kinds(routing),
     )
+
+
+def _action_kinds(routing: Routing | None) -> list[str]:
+    """Return the kinds of action the rules took, each once, in the order first taken."""
+    if routing is None:
+        return []
+    return list(dict.fromkeys(planned.action.kind for planned in routing.plan.actions))
 
 
 def _find_duplicate(
@@ -586,6 +605,7 @@ def _open_ticket(
         "last_customer_message_at": (None if prepared.classification.is_automatic else written_at),
         **fields,
     }
+    ticket.update(new_ticket_due_times(settings.rules, ticket))
     ticket_id = session.execute(_INSERT_TICKET, ticket).scalar_one()
     return int(ticket_id), number
 
@@ -713,7 +733,7 @@ def _insert_attachment_rows(
         }
         for index, attachment in enumerate(attachments)
     ]
-    session.execute(_INSERT_ATTACHMENT, rows)
+    session.connection().execute(_INSERT_ATTACHMENT, rows)
 
 
 def _add_omission_notes(parsed: ParsedMessage, mail: IncomingMail) -> None:

@@ -57,6 +57,10 @@ class TicketCard:
     first_message: MessageView | None
     linked_ticket_number: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Departments asked a question about the ticket that none of them answered yet.
+    waiting_for: tuple[str, ...] = ()
+    # Agents who have the ticket's Reply dialog open now (handlers/collisions.py).
+    replying: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,30 @@ class ThreadRef:
     messenger: str
     chat_id: str
     thread_id: str
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    """A direct message to one person that they may answer, such as a question to a department.
+
+    `key` names the message for good: a messenger that can look back in the
+    conversation finds a message sent with the same key before a crash and
+    returns it instead of sending it again. `link` is the ticket's thread,
+    shown as a button labelled `link_label` where the messenger can link to it.
+    """
+
+    key: str
+    text: str
+    link: ThreadRef | None = None
+    link_label: str = ""
+
+
+@dataclass(frozen=True)
+class DirectPost:
+    """Where a direct message landed: the conversation's id and the message's id in it."""
+
+    chat_id: str
+    post_id: str
 
 
 class RateLimited(Exception):
@@ -105,4 +133,8 @@ class Messenger(Protocol):
 
     def post_notice(self, chat: str | None, text: str) -> None:
         """Post `text` in a channel (this messenger's id), or in the support channel for None."""
+        ...
+
+    def send_direct(self, user_id: str, message: DirectMessage) -> DirectPost:
+        """Send `message` to one person directly and return where it landed, to match replies."""
         ...

@@ -1,15 +1,32 @@
-"""Read the ticket queue: the open tickets in working order, and one ticket in full."""
+"""Read the ticket queue: the open tickets in working order, and one ticket in full.
 
+A filter is a list of words, every one of which must hold: `mine urgent
+tag:vip >2h text:refund`. Values of one kind that a ticket holds only one of
+(statuses, priorities, topics) are alternatives; tags and text words must all
+be there.
+"""
+
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from handlers.commands import STATUS_WORDS, CommandSyntaxError
+from handlers.commands import PRIORITY_WORDS, STATUS_WORDS, CommandSyntaxError
 from handlers.i18n import N_
-from store.models import Message, Priority, Ticket, TicketStatus
+from store.models import (
+    Customer,
+    CustomerAddress,
+    Message,
+    Priority,
+    Ticket,
+    TicketStatus,
+    TicketTag,
+)
+from store.types import utcnow
 
 PRIORITY_RANK = case(
     {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3},
@@ -26,43 +43,191 @@ ORDER_COLUMNS: dict[str, ColumnElement[Any]] = {
     "updated": Ticket.updated_at.asc(),
 }
 DEFAULT_ORDER = ("priority", "waiting")
+# The age of a ticket in `>2h` and `<30m`: the time since the customer's last
+# message, or since the ticket was created when the customer has written none.
+AGE_START = func.coalesce(Ticket.last_customer_message_at, Ticket.created_at)
 
 
-MINE_WORDS = frozenset({"mine", "me", "my", "мои", "мой"})
-UNASSIGNED_WORDS = frozenset({"unassigned", "nobody", "free", "свободные", "ничьи"})
+MINE_WORDS = frozenset({"mine", "me", "my", "мои", "мой", "я"})
+UNASSIGNED_WORDS = frozenset({"unassigned", "nobody", "free", "свободные", "ничьи", "никто"})
+# The prefixes of `kind:value` words, in English and Russian.
+PREFIXES: dict[str, str] = {
+    "status": "status",
+    "статус": "status",
+    "priority": "priority",
+    "приоритет": "priority",
+    "owner": "owner",
+    "владелец": "owner",
+    "tag": "tag",
+    "тег": "tag",
+    "topic": "topic",
+    "тема": "topic",
+    "text": "text",
+    "текст": "text",
+}
+AGE_WORD = re.compile(r"([<>])(\d+)\s*([a-zа-я]+)")
+AGE_UNITS = {
+    "m": "minutes",
+    "min": "minutes",
+    "м": "minutes",
+    "мин": "minutes",
+    "h": "hours",
+    "ч": "hours",
+    "d": "days",
+    "д": "days",
+    "w": "weeks",
+    "н": "weeks",
+}
+UNKNOWN_FILTER = N_(
+    "Unknown filter {word}. Use mine, unassigned, owner:NAME, a status (open, on_hold, solved, "
+    "closed), a priority (low, normal, high, urgent), tag:TAG, topic:TOPIC, text:WORD, "
+    "an age such as >2h, <30m or >3d, or the name of a saved view."
+)
 
 
 @dataclass(frozen=True)
 class QueueFilter:
-    """Which tickets a list shows: by owner and by status."""
+    """The conditions of a ticket list, all of which must hold when set."""
 
     owner: str | None = None
     unassigned: bool = False
     statuses: tuple[str, ...] = tuple(OPEN_STATUSES)
+    priorities: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    # The customer has waited (see AGE_START) longer than `older_than`, or
+    # less long than `younger_than`.
+    older_than: timedelta | None = None
+    younger_than: timedelta | None = None
+    texts: tuple[str, ...] = ()
 
 
-def parse_queue_filter(argument: str | None, actor_name: str | None) -> QueueFilter:
-    """Read "mine", "unassigned" and status words ("solved", "status:on_hold") into a filter.
+@dataclass
+class _FilterWords:
+    """The filter being read, word by word."""
 
-    Raises CommandSyntaxError naming the first word it does not know.
-    """
     owner: str | None = None
-    unassigned = False
-    statuses: list[str] = []
-    for word in (argument or "").lower().split():
-        value = word.removeprefix("status:")
-        if word in MINE_WORDS and actor_name is not None:
-            owner = actor_name
-        elif word in UNASSIGNED_WORDS:
-            unassigned = True
-        elif value in STATUS_WORDS:
-            statuses.append(STATUS_WORDS[value])
-        else:
+    unassigned: bool = False
+    statuses: list[str] | None = None
+    priorities: list[str] | None = None
+    tags: list[str] | None = None
+    topics: list[str] | None = None
+    older_than: timedelta | None = None
+    younger_than: timedelta | None = None
+    texts: list[str] | None = None
+
+    def freeze(self) -> QueueFilter:
+        return QueueFilter(
+            owner=self.owner,
+            unassigned=self.unassigned,
+            statuses=tuple(self.statuses or OPEN_STATUSES),
+            priorities=tuple(self.priorities or ()),
+            tags=tuple(self.tags or ()),
+            topics=tuple(self.topics or ()),
+            older_than=self.older_than,
+            younger_than=self.younger_than,
+            texts=tuple(self.texts or ()),
+        )
+
+
+def parse_queue_filter(
+    argument: str | None, actor_name: str | None, people: Sequence[str] = ()
+) -> QueueFilter:
+    """Read the words of a filter ("mine urgent tag:vip >2h text:refund") into a QueueFilter.
+
+    `people` are the names of rules.yaml, which `owner:NAME` is matched
+    against. Raises CommandSyntaxError naming the first word it does not know.
+    """
+    words = _FilterWords()
+    for word in (argument or "").split():
+        _read_word(words, word, actor_name, people)
+    return words.freeze()
+
+
+def _read_word(
+    words: _FilterWords, word: str, actor_name: str | None, people: Sequence[str]
+) -> None:
+    lowered = word.lower()
+    prefix, colon, value = lowered.partition(":")
+    kind = PREFIXES.get(prefix) if colon else None
+    if kind is not None and value:
+        _read_prefixed(words, kind, value, word, actor_name, people)
+    elif lowered in MINE_WORDS and actor_name is not None:
+        words.owner = actor_name
+    elif lowered in UNASSIGNED_WORDS:
+        words.unassigned = True
+    elif lowered in STATUS_WORDS:
+        words.statuses = [*(words.statuses or []), STATUS_WORDS[lowered]]
+    elif lowered in PRIORITY_WORDS:
+        words.priorities = [*(words.priorities or []), PRIORITY_WORDS[lowered]]
+    elif AGE_WORD.fullmatch(lowered):
+        _read_age(words, lowered, word)
+    else:
+        raise CommandSyntaxError(UNKNOWN_FILTER, word=word)
+
+
+def _read_prefixed(
+    words: _FilterWords,
+    kind: str,
+    value: str,
+    word: str,
+    actor_name: str | None,
+    people: Sequence[str],
+) -> None:
+    if kind == "status" and value in STATUS_WORDS:
+        words.statuses = [*(words.statuses or []), STATUS_WORDS[value]]
+    elif kind == "priority" and value in PRIORITY_WORDS:
+        words.priorities = [*(words.priorities or []), PRIORITY_WORDS[value]]
+    elif kind == "owner":
+        _read_owner(words, value, word, actor_name, people)
+    elif kind == "tag":
+        words.tags = [*(words.tags or []), value]
+    elif kind == "topic":
+        words.topics = [*(words.topics or []), value]
+    elif kind == "text":
+        words.texts = [*(words.texts or []), value]
+    else:
+        raise CommandSyntaxError(UNKNOWN_FILTER, word=word)
+
+
+def _read_owner(
+    words: _FilterWords, value: str, word: str, actor_name: str | None, people: Sequence[str]
+) -> None:
+    if value in MINE_WORDS and actor_name is not None:
+        words.owner = actor_name
+    elif value in UNASSIGNED_WORDS:
+        words.unassigned = True
+    else:
+        words.owner = match_person(value, people) if people else value
+        if words.owner is None:
             raise CommandSyntaxError(
-                N_("Unknown filter {word}. Use mine, unassigned or a status such as solved."),
-                word=word,
+                N_("Nobody called {name} is in rules.yaml. Write owner:NAME with one of: {names}."),
+                name=value,
+                names=", ".join(people),
             )
-    return QueueFilter(owner, unassigned, tuple(statuses) or tuple(OPEN_STATUSES))
+
+
+def match_person(value: str, people: Sequence[str]) -> str | None:
+    """Return the name of `people` that `value` names: whole, with _ for spaces, or a first name."""
+    wanted = value.lower()
+    for name in people:
+        if wanted in (name.lower(), name.lower().replace(" ", "_")):
+            return name
+    first_words = [name for name in people if name.lower().split()[:1] == [wanted]]
+    return first_words[0] if len(first_words) == 1 else None
+
+
+def _read_age(words: _FilterWords, lowered: str, word: str) -> None:
+    match = AGE_WORD.fullmatch(lowered)
+    assert match is not None
+    sign, amount, unit = match.groups()
+    if unit not in AGE_UNITS:
+        raise CommandSyntaxError(UNKNOWN_FILTER, word=word)
+    age = timedelta(**{AGE_UNITS[unit]: int(amount)})
+    if sign == ">":
+        words.older_than = age
+    else:
+        words.younger_than = age
 
 
 def list_tickets(
@@ -70,23 +235,66 @@ def list_tickets(
     queue_filter: QueueFilter,
     limit: int = 50,
     order: Sequence[str] = DEFAULT_ORDER,
+    now: datetime | None = None,
 ) -> list[Ticket]:
     """Return the tickets of `queue_filter` sorted by `order` (see `queue_order` in rules.yaml).
 
     The default is the highest priority first, then the customer who has
-    waited longest. The ticket number breaks every tie.
+    waited longest. The ticket number breaks every tie. `now` is the moment
+    ages are measured from.
     """
+    query = filtered_query(queue_filter, now or utcnow())
+    query = (
+        query.order_by(*(ORDER_COLUMNS[key] for key in order), Ticket.number)
+        .options(selectinload(Ticket.customer).selectinload(Customer.addresses))
+        .options(selectinload(Ticket.tags))
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def filtered_query(queue_filter: QueueFilter, now: datetime) -> Select[Ticket]:
+    """Return the SELECT of the tickets that every condition of `queue_filter` holds for."""
     query = select(Ticket).where(Ticket.status.in_(queue_filter.statuses))
     if queue_filter.owner is not None:
         query = query.where(Ticket.assignee == queue_filter.owner)
     if queue_filter.unassigned:
         query = query.where(Ticket.assignee.is_(None))
-    query = (
-        query.order_by(*(ORDER_COLUMNS[key] for key in order), Ticket.number)
-        .options(selectinload(Ticket.customer), selectinload(Ticket.tags))
-        .limit(limit)
+    if queue_filter.priorities:
+        query = query.where(Ticket.priority.in_(queue_filter.priorities))
+    if queue_filter.topics:
+        query = query.where(func.lower(Ticket.topic).in_(queue_filter.topics))
+    for tag in queue_filter.tags:
+        query = query.where(
+            exists().where(TicketTag.ticket_id == Ticket.id, func.lower(TicketTag.tag) == tag)
+        )
+    waiting_since = AGE_START
+    if queue_filter.older_than is not None:
+        query = query.where(waiting_since <= now - queue_filter.older_than)
+    if queue_filter.younger_than is not None:
+        query = query.where(waiting_since > now - queue_filter.younger_than)
+    for text in queue_filter.texts:
+        query = query.where(_text_condition(text))
+    return query
+
+
+def _text_condition(text: str) -> ColumnElement[bool]:
+    """Match a word in the subject, the customer's name or one of the customer's addresses."""
+    customer = (
+        select(Customer.id)
+        .where(Customer.id == Ticket.customer_id)
+        .where(
+            or_(
+                func.lower(Customer.name).contains(text, autoescape=True),
+                exists().where(
+                    CustomerAddress.customer_id == Customer.id,
+                    func.lower(CustomerAddress.address).contains(text, autoescape=True),
+                ),
+            )
+        )
+        .exists()
     )
-    return list(session.scalars(query))
+    return or_(func.lower(Ticket.subject).contains(text, autoescape=True), customer)
 
 
 def list_open_tickets(session: Session, limit: int = 50) -> list[Ticket]:

@@ -14,6 +14,7 @@ from email.policy import default
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers.collisions import check_new_reply
 from handlers.i18n import N_
 from handlers.notifications import enqueue_card_update, enqueue_email, enqueue_follow_up
 from handlers.people import Actor
@@ -96,6 +97,9 @@ def send_reply(
         record_event(session, ticket, actor.name, "reply_queued", message_row_id=reply.id)
         if owner.outcome == ClaimOutcome.CLAIMED:
             enqueue_card_update(session, ticket)
+        held = check_new_reply(session, ticket, reply, actor.name)
+        if held is not None:
+            return held.feedback()
 
     logger.info("ticket #%d: reply %s by %s queued", number, email.message_id, actor.name)
     return Feedback(N_("Reply to ticket #{number} queued for sending."), {"number": number})

@@ -33,6 +33,7 @@ from handlers.rules_engine import (
     facts_from_message,
     guard_auto_replies,
 )
+from handlers.sla import refresh_due_times
 from mailbridge.classify import Classification
 from mailbridge.message import ParsedMessage
 from store.models import Ticket, TicketStatus
@@ -68,6 +69,15 @@ class Routing:
     def matched(self) -> bool:
         """Return whether any rule matched, so that there is something to apply."""
         return any(outcome.matched for outcome in self.plan.outcomes)
+
+    @property
+    def matched_rules(self) -> list[str]:
+        """The names of the matching rules ("#N" for a rule without a name), in file order."""
+        return [
+            _rule_label(outcome.index, outcome.name)
+            for outcome in self.plan.outcomes
+            if outcome.matched
+        ]
 
 
 def route_email(
@@ -143,6 +153,8 @@ def apply_to_follow_up(
     if plan.topic is not None:
         ticket.topic = plan.topic
     changed = (ticket.priority, ticket.topic) != before
+    if ticket.priority != before[0]:
+        refresh_due_times(ticket, rules)
     if ticket.assignee is not None or ticket.status not in UNOWNED_STATUSES:
         return replace(routing, changed_card=changed)
 
@@ -168,9 +180,7 @@ def finish_routing(
     posts nothing and sends no mail.
     """
     plan = routing.plan
-    matched = [
-        _rule_label(outcome.index, outcome.name) for outcome in plan.outcomes if outcome.matched
-    ]
+    matched = routing.matched_rules
     if not matched:
         return []
 

@@ -8,35 +8,59 @@ where a known name is close, a suggestion.
 """
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-import yaml
-
-from handlers.config import Rules, load_rules, locate, position
+from handlers.business_hours import WEEKDAYS
+from handlers.config import Rules, load_rules, locate
 from handlers.rules_engine import Action, Condition
-from handlers.templates import KNOWN_PLACEHOLDERS, placeholders_in
+from handlers.rules_yaml import parse_rules_yaml, position, read_rules_text
+from handlers.templates import KNOWN_PLACEHOLDERS, TOKEN_PATTERN, placeholders_in
 
 Location = tuple[int | str, ...]
+ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+ADDRESS_OR_DOMAIN = re.compile(r"(?:[^@\s]+@|@)?[^@\s.]+(?:\.[^@\s.]+)+")
+# Slack ids: users start with U or W, public and private channels with C or G.
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+SLACK_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
+# A brace left in a text once every placeholder and escaped brace is taken out.
+LONE_BRACE = re.compile(r"[{}]")
 
 
 @dataclass(frozen=True)
 class Problem:
-    """A semantic error: where it is (a path of keys and list indexes), what, and a suggestion."""
+    """A semantic problem: where it is (a path of keys and list indexes), what, and a suggestion.
+
+    An error makes the file do something other than what its author meant
+    (a rule that assigns to nobody). A warning marks something that works
+    but is likely a slip (a template placeholder that renders as nothing).
+    """
 
     location: Location
     message: str
     suggestion: str | None = None
+    severity: Literal["error", "warning"] = "error"
 
     def describe(self) -> str:
         where = ".".join(str(part) for part in self.location) or "(top level)"
         hint = f"; did you mean {self.suggestion!r}?" if self.suggestion else ""
-        return f"{where}: {self.message}{hint}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{label}{where}: {self.message}{hint}"
 
 
-def check_rules_file(path: Path) -> list[str]:
-    """Load and check a rules file; return each problem as "FILE:LINE:COLUMN: where: message".
+@dataclass(frozen=True)
+class FileCheck:
+    """The located errors and warnings of a rules file, each "FILE:LINE:COLUMN: where: message"."""
+
+    errors: list[str]
+    warnings: list[str]
+
+
+def check_rules_file(path: Path) -> FileCheck:
+    """Load and check a rules file and locate each problem in it.
 
     Raises ConfigError, as `load_rules` does, when the file is not valid YAML
     or does not have the expected shape.
@@ -44,20 +68,61 @@ def check_rules_file(path: Path) -> list[str]:
     rules = load_rules(path)
     problems = find_problems(rules)
     if not problems:
-        return []
-    tree = yaml.compose(path.read_text(encoding="utf-8"))
+        return FileCheck([], [])
+    tree, _ = parse_rules_yaml(path, read_rules_text(path))
     located = sorted(
         ((locate(tree, problem.location), problem) for problem in problems),
         key=lambda pair: (pair[0].line, pair[0].column) if pair[0] else (-1, -1),
     )
-    return [f"{path}:{position(mark)} {problem.describe()}" for mark, problem in located]
+    lines = [
+        (f"{path}:{position(mark)} {problem.describe()}", problem) for mark, problem in located
+    ]
+    return FileCheck(
+        errors=[line for line, problem in lines if problem.severity == "error"],
+        warnings=[line for line, problem in lines if problem.severity == "warning"],
+    )
 
 
 def find_problems(rules: Rules) -> list[Problem]:
     """Return every semantic problem of `rules`, in file order of the sections checked."""
-    problems = list(_template_problems(rules))
+    problems = list(_setting_problems(rules))
+    problems.extend(_template_problems(rules))
     problems.extend(_rule_problems(rules))
     return problems
+
+
+def _setting_problems(rules: Rules) -> Iterator[Problem]:
+    """Find values of the top-level settings that are accepted by their type but cannot work."""
+    if rules.support_address and not ADDRESS.fullmatch(rules.support_address):
+        yield Problem(
+            ("support_address",),
+            f"{rules.support_address!r} is not an email address; write it as support@example.com",
+        )
+    seen: set[str] = set()
+    for index, agent in enumerate(rules.agents):
+        if agent.name in seen:
+            yield Problem(("agents", index, "name"), f"agent name {agent.name!r} is used twice")
+        seen.add(agent.name)
+        if agent.slack and not SLACK_USER_ID.fullmatch(agent.slack):
+            yield Problem(
+                ("agents", index, "slack"),
+                f"{agent.slack!r} is not a Slack user id; copy the member id (such as "
+                "U0123ABCD) from the person's Slack profile",
+            )
+    channel = rules.slack.support_channel
+    if channel and not SLACK_CHANNEL_ID.fullmatch(channel):
+        yield Problem(
+            ("slack", "support_channel"),
+            f"{channel!r} is not a Slack channel id; copy the id (such as C0123ABCD) from the "
+            "channel's details",
+        )
+    hours = rules.business_hours
+    if hours is not None and not any(getattr(hours, day) for day in WEEKDAYS):
+        yield Problem(
+            ("business_hours",),
+            "business_hours has no opening range on any day, so every moment counts as outside; "
+            'add one such as mon-fri: "09:00-18:00"',
+        )
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
@@ -98,9 +163,17 @@ def _template_problems(rules: Rules) -> Iterator[Problem]:
                 ("templates", name, "body"),
                 f"template has no body in the file's locale {rules.locale!r}; "
                 f"mail would go out in {next(iter(template.body))!r}",
+                severity="warning",
             )
         for part_name, texts in (("title", template.title), ("body", template.body)):
             for language, text in texts.items():
+                if LONE_BRACE.search(TOKEN_PATTERN.sub("", text)):
+                    yield Problem(
+                        ("templates", name, part_name, language),
+                        "a brace has no partner, so the customer sees it as written; "
+                        "close the placeholder, or write {{ and }} for a literal brace",
+                        severity="warning",
+                    )
                 for placeholder in placeholders_in(text):
                     if placeholder not in KNOWN_PLACEHOLDERS:
                         yield Problem(
@@ -108,6 +181,7 @@ def _template_problems(rules: Rules) -> Iterator[Problem]:
                             f"unknown placeholder {{{placeholder}}}, which renders as nothing; "
                             f"known: {', '.join(KNOWN_PLACEHOLDERS)}",
                             suggest(placeholder, KNOWN_PLACEHOLDERS),
+                            severity="warning",
                         )
 
 
@@ -135,6 +209,15 @@ def _rule_problems(rules: Rules) -> Iterator[Problem]:
 def _condition_problems(
     rules: Rules, condition: Condition, location: Location
 ) -> Iterator[Problem]:
+    for key in ("from", "to", "mailbox"):
+        for pattern_index, pattern in enumerate(_as_patterns(condition.value_of(key))):
+            if not ADDRESS_OR_DOMAIN.fullmatch(pattern.strip()):
+                yield Problem(
+                    (*location, key, pattern_index),
+                    f"{pattern!r} is neither an address nor a domain, so it never matches; "
+                    "write anna@example.com or example.com",
+                    severity="warning",
+                )
     if condition.hours is not None and rules.business_hours is None:
         yield Problem(
             (*location, "hours"),
@@ -145,6 +228,10 @@ def _condition_problems(
             yield from _condition_problems(rules, part, (*location, key, part_index))
     if condition.not_ is not None:
         yield from _condition_problems(rules, condition.not_, (*location, "not"))
+
+
+def _as_patterns(value: object) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def _action_problems(rules: Rules, action: Action, location: Location) -> Iterator[Problem]:

@@ -13,6 +13,7 @@ one, or that sender got one within `auto_reply_interval`.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from handlers.business_hours import is_open
@@ -29,6 +31,12 @@ from mailbridge.message import ParsedMessage
 
 if TYPE_CHECKING:
     from handlers.config import Person, Rules
+
+logger = logging.getLogger(__name__)
+
+# How long one regular expression of a rule may search one message. The
+# third-party `regex` module is used for its timeout, which `re` lacks.
+REGEX_TIMEOUT_SECONDS = 0.2
 
 TextMatch = Literal["phrase", "words", "substring", "regex"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -110,13 +118,15 @@ class Condition(BaseModel):
                 f"a condition needs exactly one of {', '.join(CONDITION_KEYS)} (found: {listed}); "
                 "combine several tests with all or any"
             )
+        if present[0] in ("all", "any") and not self.value_of(present[0]):
+            raise ValueError(f"{present[0]} needs at least one condition")
         if "match" in self.model_fields_set and present[0] not in TEXT_KEYS:
             raise ValueError("match applies only to subject, body and text conditions")
         if self.match == "regex":
             for pattern in self.text_patterns():
                 try:
-                    re.compile(pattern)
-                except re.error as error:
+                    _compiled_regex(pattern)
+                except regex.error as error:
                     raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
         return self
 
@@ -217,6 +227,14 @@ class Rule(BaseModel):
     name: str = ""
     when: Condition | None = None
     then: list[Action] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_when_given(self) -> Rule:
+        if "when" in self.model_fields_set and self.when is None:
+            raise ValueError(
+                "when is empty; add a condition, or remove when to match every message"
+            )
+        return self
 
 
 # --- The message, as rules see it ----------------------------------------------------
@@ -561,7 +579,25 @@ def folded_text_matches(
 
 
 def _regex_matches(text: str, patterns: Sequence[str]) -> bool:
-    return any(_compiled_regex(pattern).search(text) for pattern in patterns)
+    """Search `text` for each expression, giving up on one after REGEX_TIMEOUT_SECONDS.
+
+    An expression such as "(a+)+$" takes time that doubles with each character
+    of a crafted email, so a search that runs out of time counts as no match
+    and is logged, rather than stalling intake for every other customer.
+    """
+    for pattern in patterns:
+        try:
+            if _compiled_regex(pattern).search(text, timeout=REGEX_TIMEOUT_SECONDS):
+                return True
+        except TimeoutError:
+            logger.warning(
+                "regular expression %r of a rule timed out after %.1f s on a text of %d "
+                "characters; counted as no match",
+                pattern[:100],
+                REGEX_TIMEOUT_SECONDS,
+                len(text),
+            )
+    return False
 
 
 # The 1,000 rules of bench/rules.py hold about 800 distinct words and phrases, so this
@@ -591,8 +627,8 @@ def _compiled_phrase(words: tuple[str, ...]) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=8192)
-def _compiled_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+def _compiled_regex(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern, regex.IGNORECASE)
 
 
 # --- Choosing a department member --------------------------------------------------------

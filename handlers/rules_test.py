@@ -15,6 +15,7 @@ from handlers.i18n import Translator
 from handlers.rules_engine import (
     Action,
     Plan,
+    PlannedAction,
     SkippedAction,
     evaluate,
     facts_from_message,
@@ -29,6 +30,8 @@ from mailbridge.parse import parse_message
 MAX_ATTACHMENT_BYTES = 0
 
 
+LAST_ONE_WINS = frozenset({"priority", "topic"})
+FIRST_ONE_WINS = frozenset({"assign", "post_in"})
 # A dry run opens no ticket, so its auto-reply preview shows this in place of the number.
 DRY_RUN_TICKET_NUMBER = "N"
 
@@ -76,7 +79,7 @@ def explain_rules(
 
 def _received_line(rules: Rules, now: datetime, translator: Translator) -> str:
     _ = translator.gettext
-    moment = translator.datetime(now)
+    moment = f"{translator.datetime(now)} {rules.timezone}"
     if rules.business_hours is None:
         return _("Received: {moment} (no business hours are set)", moment=moment)
     if is_open(rules.business_hours, now):
@@ -91,6 +94,7 @@ def _rule_lines(
     if not plan.outcomes:
         return [_("The file has no rules.")]
     lines = []
+    deciders = _deciding_actions(plan)
     for outcome in plan.outcomes:
         title = _rule_title(outcome.index, outcome.name, translator)
         if not outcome.evaluated:
@@ -103,6 +107,10 @@ def _rule_lines(
         for planned in plan.actions:
             if planned.rule_index == outcome.index:
                 lines.append("  " + describe_action(planned.action, translator))
+                decider = deciders.get(planned.action.kind)
+                if decider is not None and decider is not planned:
+                    rule = _rule_title(decider.rule_index, decider.rule_name, translator)
+                    lines.append("    " + _("not applied: {rule} decides this", rule=rule))
                 if planned.action.auto_reply is not None:
                     lines.extend(
                         _auto_reply_preview(rules, planned.action, message, now, translator)
@@ -114,6 +122,20 @@ def _rule_lines(
     if not any(outcome.matched for outcome in plan.outcomes):
         lines.append(_("No rule matches this message."))
     return lines
+
+
+def _deciding_actions(plan: Plan) -> dict[str, PlannedAction]:
+    """Return, for each action kind that only one rule can set, the action that takes effect.
+
+    The last matching rule sets the priority and the topic; the first one sets
+    the owner and the channel. Tags, notices and the rest all apply.
+    """
+    deciders: dict[str, PlannedAction] = {}
+    for planned in plan.actions:
+        kind = planned.action.kind
+        if kind in LAST_ONE_WINS or (kind in FIRST_ONE_WINS and kind not in deciders):
+            deciders[kind] = planned
+    return deciders
 
 
 def _rule_title(index: int, name: str, translator: Translator) -> str:

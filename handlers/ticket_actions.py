@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers.config import Rules
 from handlers.i18n import N_, Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.notifications import (
@@ -22,6 +23,7 @@ from handlers.notifications import (
     enqueue_ticket_card,
 )
 from handlers.people import Actor
+from handlers.sla import refresh_due_times
 from store.claims import ClaimOutcome, claim, take_over, unclaim
 from store.models import Direction, Message, MessageKind, Priority, Ticket, TicketStatus
 from store.tickets import change_status, find_ticket_by_number, record_event
@@ -211,8 +213,13 @@ def set_status(
 
 
 def set_priority(
-    session_factory: sessionmaker[Session], actor: Actor, number: int, priority: str
+    session_factory: sessionmaker[Session],
+    actor: Actor,
+    number: int,
+    priority: str,
+    rules: Rules | None = None,
 ) -> Feedback:
+    """Set the priority, and with `rules` the SLA due times that the new priority has."""
     if priority not in set(Priority):
         return Feedback(N_("Unknown priority {value}."), {"value": priority}, ok=False)
 
@@ -220,6 +227,7 @@ def set_priority(
         previous = ticket.priority
         ticket.priority = priority
         ticket.updated_at = utcnow()
+        refresh_due_times(ticket, rules)
         record_event(session, ticket, actor.name, "priority_changed", old=previous, new=priority)
 
     failure = _change_ticket(session_factory, actor, number, apply)

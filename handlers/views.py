@@ -1,8 +1,11 @@
 """Build the messenger-neutral views of tickets and messages from stored rows."""
 
+from handlers.collisions import replying_agents
 from handlers.i18n import Translator
 from handlers.messenger import AttachmentView, MessageView, TicketCard
 from handlers.note_texts import describe_note
+from handlers.questions import waiting_departments
+from handlers.sla import sla_card_lines
 from store.models import Message, Ticket
 
 
@@ -51,4 +54,7 @@ def ticket_card(
         created_at=ticket.created_at,
         first_message=message_view(first, ticket.number, translator) if first else None,
         linked_ticket_number=linked_ticket_number,
+        waiting_for=waiting_departments(ticket),
+        replying=replying_agents(ticket),
+        extra=sla_card_lines(ticket, translator),
     )

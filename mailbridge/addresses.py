@@ -6,10 +6,14 @@ the split is done here, leniently, before encoded-words are decoded.
 """
 
 import logging
+import re
 
 logger = logging.getLogger(__name__)
 
 OPENERS = {'"': '"', "<": ">", "(": ")"}
+# A run of characters that `split_address_list` passes over unchanged: none of
+# them opens, closes, escapes or separates anything.
+PLAIN_RUN = re.compile(r'[^"<>(),;\\]+')
 
 
 def split_address_list(text: str) -> list[str]:
@@ -18,7 +22,17 @@ def split_address_list(text: str) -> list[str]:
     current: list[str] = []
     closer = ""
     escaped = False
-    for character in text:
+    position = 0
+    while position < len(text):
+        run = PLAIN_RUN.match(text, position)
+        if run is not None:
+            # Whole runs at once: a plain character only ends an escape.
+            current.append(run.group())
+            escaped = False
+            position = run.end()
+            continue
+        character = text[position]
+        position += 1
         current.append(character)
         if escaped:
             escaped = False
@@ -68,6 +82,8 @@ def _drop_group_name(chunk: str) -> str:
 
 
 def _find_outside_quotes(text: str, wanted: str) -> int:
+    if '"' not in text:
+        return text.find(wanted)
     quoted = False
     escaped = False
     for index, character in enumerate(text):
@@ -83,6 +99,8 @@ def _find_outside_quotes(text: str, wanted: str) -> int:
 
 
 def _split_comments(text: str) -> tuple[str, list[str]]:
+    if "(" not in text:
+        return text, []
     outside: list[str] = []
     comments: list[str] = []
     depth = 0
@@ -106,6 +124,8 @@ def _split_comments(text: str) -> tuple[str, list[str]]:
 
 
 def _unquote(text: str) -> str:
+    if '"' not in text:
+        return text.strip()
     parts: list[str] = []
     quoted = False
     escaped = False

@@ -9,24 +9,25 @@ from mailbridge.message import ParseNote
 
 logger = logging.getLogger(__name__)
 
-BODY_SUBTYPES = ("plain", "html")
+BODY_TYPES = ("text/plain", "text/html")
 
 
-def is_body_part(part: Message, filename: str) -> bool:
-    """Tell whether a leaf part is message text rather than a file.
+def is_body_part(part: Message, filename: str, content_type: str) -> bool:
+    """Tell whether a leaf part, of `content_type` as `get_content_type()` returns it, is text.
 
     A text/plain or text/html part is body text unless it is marked as an
     attachment or carries a file name.
     """
-    if part.get_content_maintype() != "text" or part.get_content_subtype() not in BODY_SUBTYPES:
-        return False
-    if filename:
+    if content_type not in BODY_TYPES or filename:
         return False
     return part.get_content_disposition() != "attachment"
 
 
-def decode_text_part(part: Message, notes: list[ParseNote]) -> str:
-    """Decode a text part's transfer encoding and charset, with line endings normalised to LF."""
+def decode_text_part(part: Message, notes: list[ParseNote], content_type: str) -> str:
+    """Decode a text part's transfer encoding and charset, with line endings normalised to LF.
+
+    `content_type` is the part's type as `get_content_type()` returns it.
+    """
     try:
         data = part.get_payload(decode=True)
     except (ValueError, TypeError, LookupError, AssertionError) as error:
@@ -35,7 +36,7 @@ def decode_text_part(part: Message, notes: list[ParseNote]) -> str:
     if not isinstance(data, bytes):
         payload = part.get_payload()
         data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
-    where = f"body {part.get_content_type()}"
+    where = f"body {content_type}"
     text = decode_bytes(data, part.get_content_charset(), notes, where)
     return normalise_newlines(text)
 

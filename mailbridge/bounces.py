@@ -139,11 +139,24 @@ class BounceReport:
 
 @dataclass
 class PartCache:
-    """The headers and content type read from one message part, kept for a `read_scope`."""
+    """What classification read from one message part, kept for a `read_scope`.
+
+    `headers` contains the raw values by lower-case name, `values` the values
+    that `header_values` returned, `addresses` the address pairs that
+    classification read from a header, `params` the Content-Type parameters
+    that `content_param` returned, and `report_parts` the parts that
+    `report_parts` walked from this one, with their content types in
+    `report_types`.
+    """
 
     part: Message  # keeps the part alive, so that its id() is not reused within the scope
     headers: dict[str, list[str]] | None = None
+    values: dict[str, list[str]] = field(default_factory=dict)
+    addresses: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    report_parts: list[Message] | None = None
+    report_types: frozenset[str] | None = None
 
 
 # Classification asks each part for the same headers and content type many
@@ -163,7 +176,8 @@ def read_scope() -> Iterator[None]:
         _read_cache.reset(token)
 
 
-def _cached(part: Message) -> PartCache | None:
+def part_cache(part: Message) -> PartCache | None:
+    """Return what was read from `part` in the open `read_scope`, or None outside a scope."""
     cache = _read_cache.get()
     if cache is None:
         return None
@@ -176,14 +190,32 @@ def _cached(part: Message) -> PartCache | None:
 
 def header_values(message: Message, name: str) -> list[str]:
     """Return every raw value of header `name` (case-insensitive), unfolded and stripped."""
-    entry = _cached(message)
+    key = name.lower()
+    entry = part_cache(message)
     if entry is None:
-        headers = _raw_headers_by_name(message)
-    else:
-        if entry.headers is None:
-            entry.headers = _raw_headers_by_name(message)
-        headers = entry.headers
-    return [unfold(raw_header_text(value)) for value in headers.get(name.lower(), ())]
+        return _header_values(_raw_headers_by_name(message), key)
+    values = entry.values.get(key)
+    if values is None:
+        values = entry.values[key] = _header_values(_cached_raw_headers(entry), key)
+    return list(values)
+
+
+def has_header(message: Message, name: str) -> bool:
+    """Return whether the message has a header `name` (case-insensitive), even an empty one."""
+    entry = part_cache(message)
+    if entry is None:
+        return name.lower() in _raw_headers_by_name(message)
+    return name.lower() in _cached_raw_headers(entry)
+
+
+def _cached_raw_headers(entry: PartCache) -> dict[str, list[str]]:
+    if entry.headers is None:
+        entry.headers = _raw_headers_by_name(entry.part)
+    return entry.headers
+
+
+def _header_values(headers: dict[str, list[str]], key: str) -> list[str]:
+    return [unfold(raw_header_text(value)) for value in headers.get(key, ())]
 
 
 def _raw_headers_by_name(message: Message) -> dict[str, list[str]]:
@@ -244,7 +276,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 
 
 def content_type(part: Message) -> str:
-    entry = _cached(part)
+    entry = part_cache(part)
     if entry is None:
         return _read_content_type(part)
     if entry.content_type is None:
@@ -260,6 +292,16 @@ def _read_content_type(part: Message) -> str:
 
 
 def content_param(part: Message, name: str) -> str:
+    entry = part_cache(part)
+    if entry is None:
+        return _read_content_param(part, name)
+    value = entry.params.get(name)
+    if value is None:
+        value = entry.params[name] = _read_content_param(part, name)
+    return value
+
+
+def _read_content_param(part: Message, name: str) -> str:
     try:
         value = part.get_param(name)
     except Exception:  # an unparsable Content-Type has no parameters
@@ -270,6 +312,9 @@ def content_param(part: Message, name: str) -> str:
 
 
 def child_parts(part: Message) -> list[Message]:
+    # Only a multipart's payload is a list. Reading any other payload costs a scan of its text.
+    if not part.is_multipart():
+        return []
     try:
         payload = part.get_payload()
     except Exception:  # a payload that cannot be read has no children
@@ -294,17 +339,36 @@ def part_text(part: Message) -> str:
     return raw if isinstance(raw, str) else ""
 
 
-def report_parts(message: Message) -> Iterator[Message]:
-    """Yield the parts of the report itself, never entering an attached original message.
+def report_parts(message: Message) -> list[Message]:
+    """Return the parts of the report itself, never entering an attached original message.
 
     The original of a bounce can itself be a bounce (a bounce of a bounce), so
     the walk stops at every message/rfc822 part.
     """
+    entry = part_cache(message)
+    if entry is None:
+        return list(_walk_report_parts(message))
+    if entry.report_parts is None:
+        entry.report_parts = list(_walk_report_parts(message))
+    return entry.report_parts
+
+
+def report_part_types(message: Message) -> frozenset[str]:
+    """Return the content types of the parts that `report_parts` returns."""
+    entry = part_cache(message)
+    if entry is None:
+        return frozenset(content_type(part) for part in report_parts(message))
+    if entry.report_types is None:
+        entry.report_types = frozenset(content_type(part) for part in report_parts(message))
+    return entry.report_types
+
+
+def _walk_report_parts(message: Message) -> Iterator[Message]:
     yield message
     if content_type(message) in ORIGINAL_MESSAGE_TYPES:
         return
     for child in child_parts(message):
-        yield from report_parts(child)
+        yield from _walk_report_parts(child)
 
 
 def body_text(message: Message) -> str:
@@ -536,7 +600,7 @@ def has_delivery_status(message: Message) -> bool:
         return True
     if content_type(message) == "multipart/report":
         return content_param(message, "report-type") in DELIVERY_STATUS_REPORT_TYPES
-    return any(content_type(part) in DELIVERY_STATUS_TYPES for part in report_parts(message))
+    return not DELIVERY_STATUS_TYPES.isdisjoint(report_part_types(message))
 
 
 def has_feedback_report(message: Message) -> bool:
@@ -544,7 +608,7 @@ def has_feedback_report(message: Message) -> bool:
     is_report = content_type(message) == "multipart/report"
     if is_report and content_param(message, "report-type") == "feedback-report":
         return True
-    return any(content_type(part) == FEEDBACK_REPORT_TYPE for part in report_parts(message))
+    return FEEDBACK_REPORT_TYPE in report_part_types(message)
 
 
 def has_disposition_notification(message: Message) -> bool:
@@ -552,9 +616,7 @@ def has_disposition_notification(message: Message) -> bool:
     is_report = content_type(message) == "multipart/report"
     if is_report and content_param(message, "report-type") == "disposition-notification":
         return True
-    return any(
-        content_type(part) == "message/disposition-notification" for part in report_parts(message)
-    )
+    return "message/disposition-notification" in report_part_types(message)
 
 
 # --- Building reports -----------------------------------------------------------------

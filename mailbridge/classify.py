@@ -26,7 +26,9 @@ from mailbridge.bounces import (
     has_delivery_status,
     has_disposition_notification,
     has_feedback_report,
+    has_header,
     header_values,
+    part_cache,
     read_bounce,
     read_feedback,
     read_scope,
@@ -274,7 +276,7 @@ def auto_reply_signals(message: Message) -> list[str]:
             reasons.append("precedence:auto_reply")
 
     for name in AUTORESPONDER_HEADERS:
-        if header_values(message, name):
+        if has_header(message, name):
             reasons.append(name)
 
     reasons.extend(subject_signals(message))
@@ -310,7 +312,7 @@ def has_out_of_office_text(message: Message) -> bool:
 def list_signals(message: Message) -> list[str]:
     reasons = []
     for name in LIST_HEADERS:
-        if header_values(message, name):
+        if has_header(message, name):
             reasons.append(name)
     for value in header_values(message, "Precedence"):
         precedence = value.strip().lower()
@@ -326,6 +328,17 @@ def list_signals(message: Message) -> list[str]:
 
 def addresses_of(message: Message, name: str) -> list[tuple[str, str]]:
     """Return (display name, address) pairs of an address header, decoding display names."""
+    entry = part_cache(message)
+    if entry is None:
+        return _read_addresses(message, name)
+    key = name.lower()
+    pairs = entry.addresses.get(key)
+    if pairs is None:
+        pairs = entry.addresses[key] = _read_addresses(message, name)
+    return list(pairs)
+
+
+def _read_addresses(message: Message, name: str) -> list[tuple[str, str]]:
     values = header_values(message, name)
     if not values:
         return []

@@ -40,6 +40,8 @@ def part_filename(part: Message, notes: list[ParseNote]) -> str:
     webmailers write them), raw 8-bit UTF-8, and a name given only as the
     Content-Type `name` parameter.
     """
+    if not _may_have_filename(part):
+        return ""
     try:
         name = part.get_filename()
     except (LookupError, ValueError, TypeError, AttributeError, IndexError) as error:
@@ -50,6 +52,22 @@ def part_filename(part: Message, notes: list[ParseNote]) -> str:
     text = raw_header_text(str(name), notes, "filename")
     text = decode_encoded_words(text, notes)
     return sanitize_filename(text)
+
+
+def _may_have_filename(part: Message) -> bool:
+    """Tell whether a part has a Content-Disposition or a Content-Type that mentions "name".
+
+    `get_filename()` reads the `filename` parameter of the one and the `name`
+    parameter of the other, each with a scan of all headers and a parse of
+    the parameters. Most body parts have neither, which this one scan finds.
+    """
+    for key, value in part.raw_items():
+        name = key.lower()
+        if name == "content-disposition":
+            return True
+        if name == "content-type" and "name" in str(value).lower():
+            return True
+    return False
 
 
 def sanitize_filename(name: str) -> str:

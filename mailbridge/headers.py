@@ -7,6 +7,7 @@ import functools
 import logging
 import re
 from datetime import datetime, timedelta, timezone
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.policy import EmailPolicy
 from typing import cast
 
@@ -43,29 +44,95 @@ ZONE_OFFSETS_HOURS: dict[str, float] = {
 MAX_CACHED_HEADER_CHARS = 2000
 HEADER_CACHE_SIZE = 4096
 
+# Headers whose values recur across many messages of a mailbox, such as
+# `text/plain; charset="utf-8"` or `base64`, as long as they carry no
+# parameter but these. A boundary, a file name or a date names one message.
+SHARED_HEADER_NAMES = frozenset(
+    {"content-type", "content-transfer-encoding", "content-disposition", "mime-version"}
+)
+SHARED_PARAMETERS = frozenset({"charset", "format", "delsp", "reply-type", "report-type"})
+PARAMETER_NAME = re.compile(r";\s*([^\s=;]+)\s*=")
+
+
+class ReusingHeaderRegistry(HeaderRegistry):
+    """The stdlib's header registry, but building each header class once, not for every header.
+
+    `HeaderRegistry` creates a new class with `type()` for every header object
+    it makes. That costs more than parsing a short header, and every such
+    class is garbage with reference cycles that only the cyclic collector
+    frees. The classes it would create for one kind of header are identical,
+    so one of them serves every header of that kind.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[type, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        kind = self.registry.get(name.lower(), self.default_class)
+        built = self._classes.get(kind)
+        if built is None:
+            built = self._classes[kind] = super().__getitem__(name)
+        return built
+
 
 class CachingPolicy(EmailPolicy):
     """`email.policy.default` that builds the header object of each distinct raw value once.
 
     The stdlib parses a header value again on every `Message.get()`, and the
     parser, `get_content_type()` and our readers fetch Content-Type and
-    Content-Transfer-Encoding many times per part. That parsing took about 40%
-    of intake time in a cProfile of 400 corpus messages. Header objects are
-    immutable, so one object can serve every message.
+    Content-Transfer-Encoding many times per part. Header objects are
+    immutable, so one object can serve every fetch of the same value.
+
+    Values that many messages share (`is_shared_header`) are kept for the
+    whole process. Every other value is kept in `header_cache`, which a policy
+    from `message_policy()` holds for the one message parsed with it, because
+    a boundary or a file name recurs within one message, not across a mailbox.
+    With no `header_cache`, such a value is parsed on every fetch.
     """
+
+    header_cache: dict[tuple[str, str], str] | None = None
 
     def header_fetch_parse(self, name: str, value: str) -> str:
         if hasattr(value, "name") or len(value) > MAX_CACHED_HEADER_CHARS:
             return cast(str, super().header_fetch_parse(name, value))
-        return _parsed_header(name, value)
+        cache = self.header_cache
+        key = (name, value)
+        if cache is not None:
+            header = cache.get(key)
+            if header is not None:
+                return header
+        if is_shared_header(name, value):
+            header = _parsed_header(name, value)
+        else:
+            header = cast(str, super().header_fetch_parse(name, value))
+        if cache is not None:
+            cache[key] = header
+        return header
+
+
+def is_shared_header(name: str, value: str) -> bool:
+    """Tell whether a header value is one that many messages share, not one message's own."""
+    if name.lower() not in SHARED_HEADER_NAMES:
+        return False
+    parameters = PARAMETER_NAME.findall(value)
+    return all(parameter.lower() in SHARED_PARAMETERS for parameter in parameters)
+
+
+def message_policy() -> CachingPolicy:
+    """Return a policy for parsing one message, whose parts then share one header cache."""
+    policy = POLICY.clone()
+    # Policies reject attribute assignment, so the fresh copy gets its cache past that guard.
+    object.__setattr__(policy, "header_cache", {})
+    return policy
 
 
 @functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
 def _parsed_header(name: str, value: str) -> str:
-    return cast(str, email.policy.default.header_fetch_parse(name, value))
+    return cast(str, EmailPolicy.header_fetch_parse(POLICY, name, value))
 
 
-POLICY = CachingPolicy()
+POLICY = CachingPolicy(header_factory=ReusingHeaderRegistry())
 
 
 def unfold(value: str) -> str:
@@ -142,6 +209,10 @@ def _decode_q(payload: str) -> bytes:
 
 def decode_header(value: str, notes: list[ParseNote], name: str) -> str:
     """Decode a whole unstructured header value into one line of text without NUL."""
+    if value.isascii() and "\n" not in value and "=?" not in value and "\x00" not in value:
+        # Most headers have nothing to unfold, decode or remove, so the steps below would
+        # return them unchanged.
+        return value
     text = raw_header_text(unfold(value), notes, name)
     text = decode_encoded_words(text, notes)
     return text.replace("\x00", "")

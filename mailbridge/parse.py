@@ -21,9 +21,9 @@ from mailbridge.bodies import choose_text, decode_text_part, is_body_part, norma
 from mailbridge.charsets import decode_bytes
 from mailbridge.filenames import part_filename
 from mailbridge.headers import (
-    POLICY,
     collapse_whitespace,
     decode_header,
+    message_policy,
     parse_addresses,
     parse_date,
     parse_message_id,
@@ -55,7 +55,7 @@ def parse_message(raw: bytes, *, max_attachment_bytes: int) -> ParsedMessage:
 def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMessage:
     notes: list[ParseNote] = []
     stubbed = stub_base64_runs(raw)
-    message = BytesParser(policy=POLICY).parsebytes(stubbed.data)
+    message = BytesParser(policy=message_policy()).parsebytes(stubbed.data)
     assert isinstance(message, EmailMessage)
     stub_runs = restore_stubbed_payloads(message, raw, stubbed)
     del stubbed
@@ -78,16 +78,17 @@ def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMessage:
         notes.append(ParseNote("body-missing"))
 
     html_parts = [part for part in collector.html if part.strip()]
+    headers = headers_by_name(message)
     return ParsedMessage(
-        message_id=parse_message_id(_raw_header(message, "Message-ID")),
-        in_reply_to=parse_message_ids(_raw_header(message, "In-Reply-To")),
-        references=parse_message_ids(_raw_header(message, "References")),
-        subject=_subject(message, notes),
-        sender=_sender(message, notes),
-        reply_to=parse_addresses(_raw_headers(message, "Reply-To"), notes, "Reply-To"),
-        to=parse_addresses(_raw_headers(message, "To"), notes, "To"),
-        cc=parse_addresses(_raw_headers(message, "Cc"), notes, "Cc"),
-        sent_at=parse_date(_raw_header(message, "Date"), notes),
+        message_id=parse_message_id(_first(headers, "message-id")),
+        in_reply_to=parse_message_ids(_first(headers, "in-reply-to")),
+        references=parse_message_ids(_first(headers, "references")),
+        subject=_subject(headers, notes),
+        sender=_sender(headers, notes),
+        reply_to=parse_addresses(headers.get("reply-to", []), notes, "Reply-To"),
+        to=parse_addresses(headers.get("to", []), notes, "To"),
+        cc=parse_addresses(headers.get("cc", []), notes, "Cc"),
+        sent_at=parse_date(_first(headers, "date"), notes),
         headers=_decoded_headers(message, notes),
         text=text,
         html="\n".join(html_parts) if html_parts else None,
@@ -114,18 +115,17 @@ class BodyCollector:
         if depth > MAX_DEPTH:
             self.context.notes.append(ParseNote("nesting-too-deep", {"depth": depth}))
             return
-        maintype = part.get_content_maintype()
-        payload = part.get_payload()
-        if maintype == "multipart" and isinstance(payload, list):
-            subtype = part.get_content_subtype()
-            for index, child in enumerate(payload):
+        content_type = part.get_content_type()
+        maintype, _, subtype = content_type.partition("/")
+        if maintype == "multipart" and part.is_multipart():
+            for index, child in enumerate(part.get_payload()):
                 self.collect(child, (*path, index), depth + 1, subtype)
             return
         try:
             if maintype == "message":
                 self._add_message_part(part, path, depth, parent)
             else:
-                self._add_leaf(part, parent)
+                self._add_leaf(part, parent, content_type)
         except Exception as error:
             # One damaged part must not cost the rest of the message.
             logger.warning("part %s could not be read: %s", path, type(error).__name__)
@@ -133,15 +133,15 @@ class BodyCollector:
                 ParseNote("part-unreadable", {"content_type": part.get_content_type()})
             )
 
-    def _add_leaf(self, part: Message, parent: str) -> None:
+    def _add_leaf(self, part: Message, parent: str, content_type: str) -> None:
         filename = part_filename(part, self.context.notes)
-        if part.get_content_maintype() == "multipart":
+        if content_type.startswith("multipart/"):
             # A multipart without a usable boundary: the stdlib keeps its body as text.
-            self.plain.append(decode_text_part(part, self.context.notes))
+            self.plain.append(decode_text_part(part, self.context.notes, content_type))
             return
-        if is_body_part(part, filename):
-            text = decode_text_part(part, self.context.notes)
-            target = self.plain if part.get_content_subtype() == "plain" else self.html
+        if is_body_part(part, filename, content_type):
+            text = decode_text_part(part, self.context.notes, content_type)
+            target = self.plain if content_type == "text/plain" else self.html
             target.append(text)
             return
         add_file(part, filename, self.context, in_related=parent == "related")
@@ -155,7 +155,7 @@ class BodyCollector:
             return
 
         inner = _inner_message(part)
-        subject = _subject(inner, []) if inner is not None else ""
+        subject = _subject(headers_by_name(inner), []) if inner is not None else ""
         name = filename or forwarded_filename(subject, self.context.next_position())
         data = add_message_bytes(part, path, name, self.context)
         # A bounce returns the original mail: it is kept, not shown as a forward.
@@ -166,7 +166,8 @@ class BodyCollector:
         inner_context = self.context
         inner_path = (*path, 0)
         if encoding in ("base64", "quoted-printable") or inner is None:
-            inner = BytesParser(policy=POLICY).parsebytes(data)
+            # With the outer message's policy, the forward shares its header cache.
+            inner = BytesParser(policy=part.policy).parsebytes(data)
             inner_context = dataclasses.replace(
                 self.context, raw=data, locator=RawLocator(data, inner), stub_runs={}
             )
@@ -179,8 +180,9 @@ class BodyCollector:
         collector = BodyCollector(context)
         collector.collect(inner, path, depth + 1, "")
         lines = [FORWARD_SEPARATOR]
+        headers = headers_by_name(inner)
         for name in FORWARD_HEADERS:
-            value = _raw_header(inner, name)
+            value = _first(headers, name.lower())
             if value is not None:
                 lines.append(f"{name}: {collapse_whitespace(decode_header(value, [], name))}")
         return "\n".join(lines) + "\n\n" + collector.text()
@@ -193,27 +195,32 @@ def _inner_message(part: Message) -> Message | None:
     return None
 
 
-def _raw_header(message: Message, name: str) -> str | None:
-    values = _raw_headers(message, name)
+def headers_by_name(message: Message) -> dict[str, list[str]]:
+    """Return the raw values of every header of `message` by lower-case name, in order.
+
+    A name can have several values, because some clients repeat To or Cc instead of folding.
+    """
+    headers: dict[str, list[str]] = {}
+    for key, value in message.raw_items():
+        headers.setdefault(key.lower(), []).append(str(value))
+    return headers
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
     return values[0] if values else None
 
 
-def _raw_headers(message: Message, name: str) -> list[str]:
-    """Return every raw value of a header; some clients repeat To or Cc instead of folding."""
-    target = name.lower()
-    return [str(value) for key, value in message.raw_items() if key.lower() == target]
-
-
-def _subject(message: Message, notes: list[ParseNote]) -> str:
-    value = _raw_header(message, "Subject")
+def _subject(headers: dict[str, list[str]], notes: list[ParseNote]) -> str:
+    value = _first(headers, "subject")
     if value is None:
         return ""
     return collapse_whitespace(decode_header(value, notes, "Subject"))
 
 
-def _sender(message: Message, notes: list[ParseNote]) -> Address:
+def _sender(headers: dict[str, list[str]], notes: list[ParseNote]) -> Address:
     for name in ("From", "Sender"):
-        addresses = parse_addresses(_raw_headers(message, name)[:1], notes, name)
+        addresses = parse_addresses(headers.get(name.lower(), [])[:1], notes, name)
         if addresses:
             return addresses[0]
     return NO_ADDRESS
@@ -222,7 +229,9 @@ def _sender(message: Message, notes: list[ParseNote]) -> Address:
 def _decoded_headers(message: Message, notes: list[ParseNote]) -> list[tuple[str, str]]:
     headers = []
     for key, value in message.raw_items():
-        name = str(key).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        name = str(key)
+        if not name.isascii():
+            name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         headers.append((name.replace("\x00", ""), decode_header(str(value), notes, name)))
     return headers
 

@@ -72,6 +72,9 @@ _ATTRIBUTION_LEADS = re.compile(
     re.IGNORECASE,
 )
 _MAX_ATTRIBUTION_CHARS = 400
+# The last character of every attribution form above, once trailing blanks are stripped.
+_ATTRIBUTION_LAST_CHARACTERS = frozenset(":：->")
+_TWO_DIGITS = re.compile(r"\d\d")
 
 # "-----Original Message-----", "-------- Пересылаемое сообщение --------",
 # "---------- Forwarded message ---------", "---- On <date> <addr> wrote ----".
@@ -239,6 +242,9 @@ def is_attribution_text(text: str) -> bool:
     text = text.strip().lstrip("-").strip()
     if not text or len(text) > _MAX_ATTRIBUTION_CHARS:
         return False
+    # Every form ends with a colon, a dash or ">": most lines are ruled out by their last character.
+    if text[-1] not in _ATTRIBUTION_LAST_CHARACTERS:
+        return False
     if _ATTRIBUTION_END.search(text) and _ATTRIBUTION_VERB.search(text):
         return "@" in text or _DATE_TOKEN.search(text) is not None
     if _ADDRESS_COLON_END.search(text) and "@" in text:
@@ -249,7 +255,7 @@ def is_attribution_text(text: str) -> bool:
 def may_end_attribution(line: str) -> bool:
     """Return True when a line could be the last line of an attribution."""
     text = line.rstrip()
-    if len(text) > _MAX_ATTRIBUTION_CHARS:
+    if len(text) > _MAX_ATTRIBUTION_CHARS or text[-1:] not in _ATTRIBUTION_LAST_CHARACTERS:
         return False
     return (
         _ATTRIBUTION_END.search(text) is not None
@@ -260,7 +266,10 @@ def may_end_attribution(line: str) -> bool:
 def starts_like_attribution(line: str) -> bool:
     """Return True when a line could open a wrapped attribution: a lead word or a date."""
     text = line.strip().lstrip("-").strip()
-    return _ATTRIBUTION_LEADS.match(text) is not None or _DATE_TOKEN.search(text) is not None
+    if _ATTRIBUTION_LEADS.match(text) is not None:
+        return True
+    # Every date form has two digits in a row; searching for those first is quicker.
+    return _TWO_DIGITS.search(text) is not None and _DATE_TOKEN.search(text) is not None
 
 
 def is_original_message_line(line: str) -> bool:

@@ -44,22 +44,29 @@ class _Lines:
     def __init__(self, text: list[str]) -> None:
         self.text = text
         self.in_code = _code_lines(text)
+        # Each line is tested once here, because the steps below ask about
+        # the same lines many times.
+        self.blank = [not line.strip() for line in text]
+        self.quote = [
+            not in_code and patterns.is_quote(line)
+            for line, in_code in zip(text, self.in_code, strict=True)
+        ]
         # non_blank_after[i] counts the non-blank lines from i to the end, so that
         # "how much follows this line" costs O(1) and the scan stays linear.
         self.non_blank_after = [0] * (len(text) + 1)
         for index in range(len(text) - 1, -1, -1):
             self.non_blank_after[index] = self.non_blank_after[index + 1] + (
-                1 if text[index].strip() else 0
+                0 if self.blank[index] else 1
             )
 
     def __len__(self) -> int:
         return len(self.text)
 
     def is_blank(self, index: int) -> bool:
-        return not self.text[index].strip()
+        return self.blank[index]
 
     def is_quote(self, index: int) -> bool:
-        return not self.in_code[index] and patterns.is_quote(self.text[index])
+        return self.quote[index]
 
     def is_plain(self, index: int) -> bool:
         """Return True for a line that can carry a marker: not blank, quoted or code."""
@@ -209,7 +216,7 @@ def _attribution_end(lines: _Lines, start: int) -> int | None:
 
 
 def _may_open_attribution(line: str) -> bool:
-    return patterns.starts_like_attribution(line) or "@" in line or "<" in line
+    return "@" in line or "<" in line or patterns.starts_like_attribution(line)
 
 
 def _continues_attribution(lines: _Lines, index: int) -> bool:

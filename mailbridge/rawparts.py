@@ -10,6 +10,7 @@ import binascii
 import logging
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 
@@ -182,23 +183,64 @@ class RawLocator:
         return (start, newline), (match.end(), end)
 
     def _segments(self, body: tuple[int, int], boundary: str) -> list[tuple[int, int]]:
-        start, end = body
-        delimiter = re.compile(
-            rb"(?:\A|(?<=\n))--"
-            + re.escape(boundary.encode("utf-8", errors="surrogateescape"))
-            + rb"(--)?[ \t]*(?:\r?\n|\Z)"
-        )
+        end = body[1]
         segments: list[tuple[int, int]] = []
         segment_start: int | None = None
-        for match in delimiter.finditer(self.raw, start, end):
+        for start, after, closing in self._delimiters(body, boundary):
             if segment_start is not None:
-                segments.append((segment_start, _before_line_break(self.raw, match.start())))
-            if match.group(1):
+                segments.append((segment_start, _before_line_break(self.raw, start)))
+            if closing:
                 return segments
-            segment_start = match.end()
+            segment_start = after
         if segment_start is not None:
             segments.append((segment_start, end))
         return segments
+
+    def _delimiters(self, body: tuple[int, int], boundary: str) -> Iterator[tuple[int, int, bool]]:
+        """Yield each boundary delimiter line in `body` (RFC 2046 section 5.1.1).
+
+        A delimiter is "--" and the boundary at the start of a line, then "--"
+        when it closes the multipart, then optional blanks and the line break.
+        Each item is the delimiter's start, the position after its line, and
+        whether it closes. A plain search with `bytes.find` instead of a
+        regular expression, because a regular expression that must start at a
+        line tries every position of the body.
+        """
+        start, end = body
+        marker = b"--" + boundary.encode("utf-8", errors="surrogateescape")
+        position = start
+        while True:
+            found = self.raw.find(marker, position, end)
+            if found < 0:
+                return
+            line = None
+            if found == 0 or self.raw[found - 1] == 0x0A:
+                line = _delimiter_line_end(self.raw, found + len(marker), end)
+            if line is None:
+                position = found + 1
+                continue
+            after, closing = line
+            yield found, after, closing
+            position = after
+
+
+def _delimiter_line_end(raw: bytes, position: int, end: int) -> tuple[int, bool] | None:
+    """Return where a delimiter line that goes on at `position` ends, and whether it closes.
+
+    None when the line has more than an optional "--" and blanks.
+    """
+    closing_options = (True, False) if raw.startswith(b"--", position, end) else (False,)
+    for closing in closing_options:
+        index = position + 2 if closing else position
+        while index < end and raw[index] in (0x20, 0x09):
+            index += 1
+        if index == end:
+            return index, closing
+        if raw[index] == 0x0A:
+            return index + 1, closing
+        if raw[index] == 0x0D and index + 1 < end and raw[index + 1] == 0x0A:
+            return index + 2, closing
+    return None
 
 
 def _before_line_break(raw: bytes, position: int) -> int:

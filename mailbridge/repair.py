@@ -20,8 +20,11 @@ def repair_unquoted_boundaries(message: Message) -> int:
     """
     repaired = 0
     for part in list(message.walk()):
+        # A multipart whose boundary the parser found already has a list of parts.
+        if part.is_multipart() or part.get_content_maintype() != "multipart":
+            continue
         payload = part.get_payload()
-        if part.get_content_maintype() != "multipart" or not isinstance(payload, str):
+        if not isinstance(payload, str):
             continue
         boundary = _loose_boundary(_raw_content_type(part))
         if not boundary or f"--{boundary}" not in payload:

@@ -14,6 +14,13 @@ logger = logging.getLogger(__name__)
 _writer_lock = threading.Lock()
 _writer: ThreadPoolExecutor | None = None
 
+# A blob file is written with os.open and os.write rather than open(): the
+# file object costs an extra fstat() and Python work per file. In three runs
+# of 3,000 writes of about 5 KB into ready folders, that took 178 to 188 us of
+# CPU time per file against 214 to 296 us (2026-12-05, machine in
+# docs/benchmarks.md).
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
 
 def _background_writer() -> ThreadPoolExecutor:
     """Return the process's blob writer thread, starting it on first use.
@@ -117,13 +124,15 @@ class BlobStore:
         # A file left by a crashed writer whose ids are reused is overwritten.
         temporary = f"{folder}/.incoming-{digest}-{os.getpid()}-{threading.get_ident()}"
         try:
-            file = open(temporary, "wb")  # noqa: SIM115 (closed below, before the rename)
+            descriptor = os.open(temporary, _CREATE_FLAGS, 0o666)
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
-            file = open(temporary, "wb")  # noqa: SIM115
+            descriptor = os.open(temporary, _CREATE_FLAGS, 0o666)
         try:
-            with file:
-                file.write(data)
+            try:
+                _write_all(descriptor, data)
+            finally:
+                os.close(descriptor)
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -138,3 +147,11 @@ class BlobStore:
 
     def get(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """Write all of `data`: one os.write can write less, such as over 2 GiB on Linux."""
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        view = view[written:]

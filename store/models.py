@@ -111,6 +111,11 @@ class CustomerAddress(Base):
     customer: Mapped[Customer] = relationship(back_populates="addresses")
 
 
+# The largest ticket number the `tickets.number` column holds: a 32-bit signed
+# INTEGER on PostgreSQL. A larger number would fail in the database driver.
+MAX_TICKET_NUMBER = 2**31 - 1
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
 
@@ -409,3 +414,15 @@ class DigestRun(Base):
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     period_start: Mapped[datetime] = mapped_column(primary_key=True)
     posted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The digest's indexes (migration 0005): tickets by when they were received,
+# answered, solved and due; messages by kind and time; status changes by time.
+Index("ix_tickets_created_at", Ticket.created_at)
+Index("ix_tickets_first_response_at", Ticket.first_response_at)
+Index("ix_tickets_solved_at", Ticket.solved_at)
+Index("ix_tickets_first_response_due_at", Ticket.first_response_due_at)
+Index("ix_tickets_resolution_due_at", Ticket.resolution_due_at)
+Index("ix_messages_kind_received_at", Message.kind, Message.received_at)
+Index("ix_messages_kind_delivered_at", Message.kind, Message.delivered_at)
+Index("ix_events_kind_at", Event.kind, Event.at)

@@ -28,7 +28,10 @@ TICKETS = cast(Table, Ticket.__table__)
 # The statements below are built once, with bound parameters, because building
 # and hashing a statement on every call cost more than running it. In a
 # micro-benchmark on SQLite (machine in docs/benchmarks.md), the counter UPDATE
-# took 167 us when built per call and 30 us when built once.
+# took 167 us when built per call and 30 us when built once. The ones intake
+# runs for every mail go to `session.connection()`: `Session.execute` spends
+# 5 to 8 us per statement on ORM handling that a statement on a table does not
+# need (SQLite, 2026-12-05, machine in docs/benchmarks.md).
 
 _HIGHEST_TICKET_NUMBER = select(func.coalesce(func.max(TICKETS.c.number), 0)).scalar_subquery()
 # MAX() over the unique index on tickets.number is a single index seek.
@@ -99,18 +102,18 @@ class BatchLookups:
 
     A batch of mails makes these two queries in place of one customer query
     and one threading query per mail. The results stay valid for the
-    transaction because, while it lasts, only the batch itself adds
-    customers, addresses and messages to what was looked up: on SQLite it
-    holds the write lock, and on PostgreSQL another worker's new customer
-    makes the batch's INSERT fail on the unique address, and the batch
-    is stored again without look-ups. The mails of the batch may reply to
-    each other, so their own Message-IDs are always queried again.
+    transaction, because while it lasts only the batch itself adds
+    customers, addresses and messages to what was looked up. On SQLite the
+    batch has the write lock. On PostgreSQL another worker's new customer
+    makes the batch's INSERT fail on the unique address, and the batch is
+    then stored again without look-ups. The mails of the batch may reply
+    to each other, so their own Message-IDs are always queried again.
     `get_or_create_customer_id`, `find_customer_id` and
     `ticket_ids_by_message_id` use the look-ups while they are in
     `session.info[BATCH_LOOKUPS]`, and query as usual for anything else.
     """
 
-    # Customer id and name by normalised address; None for a looked-up address without one.
+    # Customer id and name by normalised address, or None for an address that has no customer.
     customers: dict[str, tuple[int, str] | None]
     # Ticket id by Message-ID, for every looked-up Message-ID that a stored message has.
     ticket_ids: dict[str, int]
@@ -165,7 +168,7 @@ def reserve_ticket_number(session: Session) -> int:
     The counter never falls behind a number already in use, so tickets
     imported with their own numbers do not collide with new ones.
     """
-    number: int | None = session.execute(_ADVANCE_TICKET_COUNTER).scalar_one_or_none()
+    number: int | None = session.connection().execute(_ADVANCE_TICKET_COUNTER).scalar_one_or_none()
     if number is not None:
         return number
 
@@ -312,7 +315,7 @@ def insert_events(
 ) -> None:
     """Insert audit log entries, given as (kind, data) pairs, with one executemany."""
     at = utcnow()
-    session.execute(
+    session.connection().execute(
         _INSERT_EVENT,
         [
             {"ticket_id": ticket_id, "actor": actor, "kind": kind, "data": data, "at": at}

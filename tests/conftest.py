@@ -1,4 +1,8 @@
-"""Fixtures shared by the whole suite: databases, the shared corpus and the hard cases."""
+"""Fixtures shared by the whole suite: databases, the shared corpus, mail and the hard cases.
+
+The Slack fixtures (`fake`, `slack` and what it is built from) are in
+tests/slack_fixtures.py, which `pytest_plugins` loads for every test.
+"""
 
 import os
 import uuid
@@ -11,6 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import make_engine, make_session_factory, upgrade
 from store.models import Base
+from tests.intake_support import Intake, make_intake
+from tests.smtpserver import SmtpServer
+
+pytest_plugins = ["tests.slack_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -91,3 +99,34 @@ def _truncate_all(engine: Engine) -> None:
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
+
+
+@pytest.fixture
+def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
+    """The mail intake of an empty desk, keeping its blobs in the test's data folder.
+
+    A module whose tests start from tickets overrides this fixture, requests it
+    and takes its mail.
+    """
+    return make_intake(session_factory, tmp_path / "data")
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A plain SMTP server on 127.0.0.1 (no TLS, no login), stopped after the test."""
+    with SmtpServer("plain") as server:
+        yield server
+
+
+@pytest.fixture
+def plain_server(smtp_server: SmtpServer) -> SmtpServer:
+    """The plain SMTP server, by the name the SMTP tests give it beside their TLS servers."""
+    return smtp_server
+
+
+@pytest.fixture
+def maildir(tmp_path: Path) -> Path:
+    """An empty Maildir (new, cur and tmp) in the test's folder."""
+    for folder in ("new", "cur", "tmp"):
+        (tmp_path / "Maildir" / folder).mkdir(parents=True)
+    return tmp_path / "Maildir"

@@ -17,6 +17,7 @@ signed as Slack signs them.
 """
 
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -35,16 +36,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.app import SlackCredentials, build_slack_app
 from bot.slack.messenger import SlackMessenger
+from bot.slack.mrkdwn import unescape
 from bot.slack.server import SlackHttpServer
 from handlers.config import Rules
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
 from handlers.people import Directory
-from handlers.replies import ReplySettings
 from mailbridge.smtp import MailSender
 from store.blobs import BlobStore
 from store.models import ChatThread, Ticket
-from tests.intake_support import OWN_ADDRESS
+from tests.intake_support import reply_settings
 
 HOST = "127.0.0.1"
 WAIT_TIMEOUT = 10.0
@@ -291,7 +292,13 @@ class FakeSlack:
             return {"ok": True, "user": {"id": user, "locale": self.locales.get(user, "en-US")}}
         if method == "response_url":
             return {"ok": True}
+        if method == "chat.getPermalink":
+            return {"ok": True, "permalink": self.permalink(args["channel"], args["message_ts"])}
         return None
+
+    def permalink(self, channel: str, ts: str) -> str:
+        """Return the permalink that chat.getPermalink gives for message `ts` in `channel`."""
+        return f"{self.api_url.removesuffix('/api/')}/archives/{channel}/p{ts.replace('.', '')}"
 
     def _remember_message(self, args: dict[str, Any], ts: str) -> None:
         message: dict[str, Any] = {
@@ -657,17 +664,15 @@ class SlackRequests:
         return self.interaction(payload)
 
     def submit_view(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> AppResponse:
+        view_state = {**view, "id": "V0VIEW", "state": {"values": values}}
         return self.interaction(
-            {
-                "type": "view_submission",
-                "user": {"id": user, "team_id": TEAM},
-                "team": {"id": TEAM},
-                "api_app_id": "A0APP",
-                "token": "legacy",
-                "trigger_id": "trigger-2",
-                "view": {**view, "id": "V0VIEW", "state": {"values": values}},
-            }
+            interaction_payload("view_submission", user, "trigger-2", view=view_state)
         )
+
+    def submit_reply(self, user: str, view: dict[str, Any], text: str) -> AppResponse:
+        """Submit the Reply modal `view` as `user` with `text` typed in its message box."""
+        values = {"reply": {"text": {"type": "plain_text_input", "value": text}}}
+        return self.submit_view(user, view, values)
 
     def command(self, user: str, text: str) -> AppResponse:
         body = urlencode(slash_command(user, text, self.channel, self.response_url))
@@ -685,6 +690,19 @@ def event_callback(event: dict[str, Any], event_id: str) -> dict[str, Any]:
         "event_time": int(time.time()),
         "event": event,
         "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+    }
+
+
+def interaction_payload(kind: str, user: str, trigger_id: str, **fields: Any) -> dict[str, Any]:
+    """Return an interaction payload of type `kind` from `user`, with `fields` added."""
+    return {
+        "type": kind,
+        "user": {"id": user, "team_id": TEAM},
+        "team": {"id": TEAM},
+        "api_app_id": "A0APP",
+        "token": "legacy",
+        "trigger_id": trigger_id,
+        **fields,
     }
 
 
@@ -707,19 +725,16 @@ def block_actions(
         clicked["selected_option"] = {"value": selected}
     else:
         clicked["value"] = action.get("value", "")
-    return {
-        "type": "block_actions",
-        "user": {"id": user, "team_id": TEAM},
-        "team": {"id": TEAM},
-        "api_app_id": "A0APP",
-        "token": "legacy",
-        "trigger_id": "trigger-1",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-        "channel": {"id": channel},
-        "message": {"ts": message_ts},
-        "response_url": response_url,
-        "actions": [clicked],
-    }
+    return interaction_payload(
+        "block_actions",
+        user,
+        "trigger-1",
+        container={"type": "message", "message_ts": message_ts, "channel_id": channel},
+        channel={"id": channel},
+        message={"ts": message_ts},
+        response_url=response_url,
+        actions=[clicked],
+    )
 
 
 def slash_command(user: str, text: str, channel: str, response_url: str) -> dict[str, str]:
@@ -736,6 +751,15 @@ def slash_command(user: str, text: str, channel: str, response_url: str) -> dict
     }
 
 
+def card_action(card: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """Return the control `action_id` of `card`, the arguments of a chat.postMessage call."""
+    for block in card["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return dict(element)
+    raise AssertionError(f"no control {action_id} on the card")
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT_TIMEOUT) -> None:
     """Poll `condition` until it holds; fail the test on timeout."""
     deadline = time.monotonic() + timeout
@@ -743,6 +767,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT_TIMEOUT) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.02)
+
+
+def free_port() -> int:
+    """Return a port on 127.0.0.1 that was free a moment ago, for a threaddesk process to serve."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
 
 
 SIGNING_SECRET = "test-signing-secret"
@@ -774,18 +805,12 @@ class SlackTestDesk:
         directory = Directory(rules)
         self._delivery_parts = (directory, mail_sender, blobs)
         self.restart_delivery()
-        reply_settings = ReplySettings(
-            blobs=blobs,
-            support_address=OWN_ADDRESS,
-            support_name="Example Support",
-            own_addresses=frozenset({OWN_ADDRESS}),
-        )
         self.app, self.desk = build_slack_app(
             SlackCredentials(BOT_TOKEN, SIGNING_SECRET),
             session_factory,
             directory,
             rules,
-            reply_settings,
+            reply_settings(data_dir),
             wake or self._count_wake,
             api_url=fake.api_url,
         )
@@ -804,6 +829,12 @@ class SlackTestDesk:
             self.session_factory, [self.messenger], self.translator, directory, mail_sender, blobs
         )
 
+    def __enter__(self) -> "SlackTestDesk":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.server.stop()
         self.desk.pending.close()
@@ -813,6 +844,15 @@ class SlackTestDesk:
         """Deliver the outbox until nothing more is due."""
         while self.dispatcher.deliver_pending():
             pass
+
+    def desk_command(self, user: str, text: str) -> str:
+        """Run `/desk text` as `user` and return the text of its private (ephemeral) answer."""
+        count = len(self.fake.calls("response_url")) + 1
+        response = self.requests.command(user, text)
+        assert response.status == 200
+        answer = self.fake.wait_for("response_url", count)[-1]
+        assert answer.args["response_type"] == "ephemeral"
+        return "\n".join(unescape(o["text"]) for o in text_objects(answer.args["blocks"]))
 
     def card_ts(self, number: int) -> str:
         with self.session_factory() as session:

@@ -1,8 +1,11 @@
-"""Helpers for intake tests: feeding mail in and building the tickets a case starts from."""
+"""Helpers for intake tests: building mail, feeding it in and the tickets a case starts from."""
 
+import email.policy
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from handlers.intake import IntakeResult, IntakeSettings, ingest
+from handlers.replies import ReplySettings
 from mailbridge.sources import IncomingMail, MailboxPosition
 from store.blobs import BlobStore
 from store.models import (
@@ -24,6 +28,8 @@ from store.models import (
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 OWN_ADDRESS = "support@helpdesk.example.com"
+CUSTOMER = "Marta Example <marta@example.org>"
+MAIL_DATE = "Tue, 18 Mar 2025 09:00:00 +0100"
 
 
 def case_file(case: str, name: str = "input.eml") -> bytes:
@@ -39,6 +45,54 @@ def case_payload(case: str) -> dict[str, Any]:
 def imap_time(text: str) -> datetime:
     """Parse an IMAP INTERNALDATE such as "18-Mar-2025 08:10:05 +0000"."""
     return datetime.strptime(text, "%d-%b-%Y %H:%M:%S %z").astimezone(UTC)
+
+
+def customer_mail(
+    message_id: str,
+    subject: str = "Cannot export report",
+    text: str = "The export fails for long ranges.",
+    reply_to: str | None = None,
+    date: str = MAIL_DATE,
+) -> bytes:
+    """Return a plain-text email from the customer to support, with CRLF line ends.
+
+    With `reply_to`, the mail names that Message-ID in In-Reply-To and References.
+    """
+    thread_headers = f"In-Reply-To: {reply_to}\r\nReferences: {reply_to}\r\n" if reply_to else ""
+    return (
+        f"From: {CUSTOMER}\r\nTo: {OWN_ADDRESS}\r\n"
+        f"Subject: {subject}\r\nMessage-ID: {message_id}\r\n"
+        f"{thread_headers}Date: {date}\r\n\r\n{text}\r\n"
+    ).encode()
+
+
+def mail_with_attachments(
+    message_id: str,
+    subject: str,
+    text: str,
+    files: Iterable[tuple[str, bytes, str]],
+    reply_to: str | None = None,
+    date: str = MAIL_DATE,
+) -> bytes:
+    """Return an email from the customer to support with `files` attached.
+
+    Each file is (filename, content, MIME type such as "image/png"). With
+    `reply_to`, the mail names that Message-ID in In-Reply-To and References.
+    """
+    message = EmailMessage()
+    message["From"] = CUSTOMER
+    message["To"] = OWN_ADDRESS
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    if reply_to is not None:
+        message["In-Reply-To"] = reply_to
+        message["References"] = reply_to
+    message["Date"] = date
+    message.set_content(text)
+    for filename, content, mime_type in files:
+        maintype, subtype = mime_type.split("/")
+        message.add_attachment(content, maintype, subtype, filename=filename)
+    return message.as_bytes(policy=email.policy.SMTP)
 
 
 @dataclass
@@ -123,3 +177,26 @@ def make_intake(
         silent=silent,
     )
     return Intake(session_factory, settings)
+
+
+def reply_settings(data_dir: Path) -> ReplySettings:
+    """Return the reply settings of the test desk: support's address and blobs in `data_dir`."""
+    return ReplySettings(
+        blobs=BlobStore(data_dir),
+        support_address=OWN_ADDRESS,
+        support_name="Example Support",
+        own_addresses=frozenset({OWN_ADDRESS}),
+    )
+
+
+def notes(session_factory: sessionmaker[Session]) -> list[str]:
+    """Return the visible text of every internal note in the database."""
+    with session_factory() as session:
+        query = select(Message.visible_text).where(Message.kind == MessageKind.NOTE)
+        return list(session.scalars(query).all())
+
+
+def assignee(session_factory: sessionmaker[Session]) -> str | None:
+    """Return the assignee of the database's only ticket, or None when it is unassigned."""
+    with session_factory() as session:
+        return session.scalars(select(Ticket.assignee)).one()

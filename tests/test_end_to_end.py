@@ -6,12 +6,8 @@ separate process a user starts.
 """
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.fake_slack import (
     BOT_TOKEN,
@@ -19,6 +15,8 @@ from tests.fake_slack import (
     SIGNING_SECRET,
     FakeSlack,
     SlackRequests,
+    card_action,
+    free_port,
     wait_until,
 )
 from tests.imapserver import PASSWORD, PymapServer, imap_server
@@ -37,12 +35,6 @@ CUSTOMER_MAIL = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def answer_to(message_id: str) -> bytes:
     return (
         "From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
@@ -52,18 +44,6 @@ def answer_to(message_id: str) -> bytes:
     ).encode()
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    with SmtpServer("plain") as server:
-        yield server
-
-
 def posts_containing(fake: FakeSlack, text: str) -> list[dict[str, Any]]:
     """Return the arguments of every chat.postMessage whose content contains `text`."""
     return [
@@ -71,14 +51,6 @@ def posts_containing(fake: FakeSlack, text: str) -> list[dict[str, Any]]:
         for call in fake.calls("chat.postMessage")
         if text in json.dumps(call.args, ensure_ascii=False)
     ]
-
-
-def card_action(card: dict[str, Any], action_id: str) -> dict[str, Any]:
-    for block in card["blocks"]:
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return dict(element)
-    raise AssertionError(f"no control {action_id} on the card")
 
 
 def test_email_to_slack_and_back(
@@ -124,11 +96,7 @@ def test_email_to_slack_and_back(
         claimed_card = fake.wait_for("chat.update")[0].args
         slack.click(AGENT, card_action(card, "reply"), card_ts)
         modal = fake.wait_for("views.open")[0].args["view"]
-        slack.submit_view(
-            AGENT,
-            modal,
-            {"reply": {"text": {"type": "plain_text_input", "value": "Please retry."}}},
-        )
+        slack.submit_reply(AGENT, modal, "Please retry.")
         sent = smtp_server.wait_for_messages(1)[0].parsed()
 
         imap_server.append(answer_to(sent["Message-ID"]))

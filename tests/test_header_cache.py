@@ -5,7 +5,9 @@ from email.message import Message
 from email.parser import BytesParser
 from pathlib import Path
 
-from mailbridge.headers import POLICY
+import pytest
+
+from mailbridge.headers import POLICY, is_shared_header, message_policy
 
 
 def part_summary(message: Message) -> list[tuple[object, ...]]:
@@ -46,6 +48,9 @@ def test_cache_matches_default_policy(corpus_dir: Path) -> None:
         for _ in range(2):
             cached = part_summary(BytesParser(policy=POLICY).parsebytes(raw))
             assert cached == expected, path
+            # Parsed with a cache of its own, the summary reads each header a second time.
+            per_message = part_summary(BytesParser(policy=message_policy()).parsebytes(raw))
+            assert per_message == expected, path
 
 
 def test_cache_returns_header_objects() -> None:
@@ -57,3 +62,53 @@ def test_cache_returns_header_objects() -> None:
     assert first["Content-Type"] is second["Content-Type"]
     assert first["Content-Type"].params == {"charset": "koi8-r"}
     assert first.get_content_charset() == "koi8-r"
+
+
+MULTIPART = (
+    b'Content-Type: multipart/mixed; boundary="b1"\r\nSubject: hi\r\n\r\n'
+    b"--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1--\r\n"
+)
+
+
+def test_message_cache_within_message() -> None:
+    message = BytesParser(policy=message_policy()).parsebytes(MULTIPART)
+
+    assert message["Content-Type"] is message["Content-Type"]
+    assert message.get_boundary() == "b1"
+
+
+def test_message_cache_not_shared() -> None:
+    first = BytesParser(policy=message_policy()).parsebytes(MULTIPART)
+    second = BytesParser(policy=message_policy()).parsebytes(MULTIPART)
+
+    assert first["Content-Type"] == second["Content-Type"]
+    assert first["Content-Type"] is not second["Content-Type"]
+
+
+def test_header_classes_built_once() -> None:
+    first = BytesParser(policy=message_policy()).parsebytes(MULTIPART)
+    second = BytesParser(policy=message_policy()).parsebytes(MULTIPART)
+
+    assert type(first["Subject"]) is type(second["Subject"])
+    assert type(first["Content-Type"]) is type(second["Content-Type"])
+    assert type(first["Subject"]) is not type(first["Content-Type"])
+    assert first["Content-Type"].params == {"boundary": "b1"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shared"),
+    [
+        ("Content-Type", 'text/plain; charset="utf-8"', True),
+        ("content-type", "text/plain; format=flowed; charset=UTF-8", True),
+        ("Content-Transfer-Encoding", "base64", True),
+        ("Content-Disposition", "inline", True),
+        ("Content-Type", 'multipart/alternative; boundary="000abc"', False),
+        ("Content-Type", 'application/pdf; name="invoice.pdf"', False),
+        ("Content-Disposition", 'attachment; filename="invoice.pdf"', False),
+        ("Content-Type", "text/plain; charset*=utf-8''x", False),
+        ("Subject", "hello", False),
+        ("Content-ID", "<part1@example.org>", False),
+    ],
+)
+def test_shared_headers(name: str, value: str, shared: bool) -> None:
+    assert is_shared_header(name, value) is shared

@@ -11,12 +11,7 @@ from handlers.intake import Outcome
 from mailbridge.sources import MailboxPosition
 from store.blobs import BlobStore
 from store.models import MailboxState, Message
-from tests.intake_support import Intake, case_file, case_payload, imap_time, make_intake
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
+from tests.intake_support import Intake, case_file, case_payload, imap_time
 
 
 def test_split_multibyte_subject(intake: Intake) -> None:

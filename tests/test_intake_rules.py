@@ -611,3 +611,10 @@ def test_follow_up_redraws_card_only_on_change(
         )
 
     assert len(outbox(session_factory, UPDATE_CARD)) == 1
+
+
+def test_result_names_rules_and_actions(intake: Intake) -> None:
+    result = intake.take(mail("ceo@bigcorp.example", "New feature request"), INSIDE)
+
+    assert result.rules_applied == ["vip", "new feature"]
+    assert result.rule_actions == ["priority", "tags", "post_in", "notify", "topic", "assign"]

@@ -10,7 +10,7 @@ from handlers.intake import IntakeSettings, Outcome, ingest
 from mailbridge.sources import IncomingMail
 from store.blobs import BlobStore
 from store.models import Customer, Event, Message, Ticket
-from tests.intake_support import Intake, make_intake
+from tests.intake_support import Intake
 
 
 def mail(
@@ -27,11 +27,6 @@ def mail(
         f"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\nMessage-ID: {message_id}\r\n{threading}"
         "Content-Type: text/plain; charset=utf-8\r\n\r\nWhere is my parcel?\r\n"
     ).encode()
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
 
 
 def event_kinds(session_factory: sessionmaker[Session], ticket_number: int) -> list[str]:

@@ -11,11 +11,6 @@ from store.models import Event, Ticket
 from tests.intake_support import Intake, make_intake
 
 
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
-
-
 def customer_mail(
     message_id: str,
     subject: str = "Order 5512 never arrived",

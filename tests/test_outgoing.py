@@ -4,7 +4,6 @@ import email
 import email.policy
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -33,12 +32,6 @@ from tests.smtpserver import SmtpServer
 
 SUPPORT = "support@helpdesk.example.com"
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
-
-
-@pytest.fixture
-def plain_server() -> Iterator[SmtpServer]:
-    with SmtpServer("plain") as server:
-        yield server
 
 
 def request(**changes: Any) -> ReplyRequest:

@@ -1,7 +1,6 @@
 """Replies to customers: who may send, the claim on the way, and delivery through real SMTP."""
 
 import io
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,14 +13,14 @@ from handlers.config import Rules
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
 from handlers.people import Directory
-from handlers.replies import ReplySettings, send_reply
+from handlers.replies import send_reply
 from handlers.ticket_actions import claim_ticket
 from mailbridge.file_outbox import FileOutbox
 from mailbridge.smtp import SmtpSender
 from store.blobs import BlobStore
 from store.models import Message, OutboxItem
 from store.types import utcnow
-from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, customer_mail, reply_settings
 from tests.smtpserver import SmtpServer
 
 RULES = Rules.model_validate(
@@ -43,35 +42,21 @@ FIRST_MAIL = (
     b"Subject: Cannot export report\r\nMessage-ID: <c1-6021@mail.example.org>\r\n"
     b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
 )
-SECOND_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Re: Cannot export report\r\nMessage-ID: <c2-6021@mail.example.org>\r\n"
-    b"In-Reply-To: <c1-6021@mail.example.org>\r\nReferences: <c1-6021@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 10:00:00 +0100\r\n\r\nStill failing today.\r\n"
+SECOND_MAIL = customer_mail(
+    "<c2-6021@mail.example.org>",
+    "Re: Cannot export report",
+    "Still failing today.",
+    reply_to="<c1-6021@mail.example.org>",
+    date="Tue, 18 Mar 2025 10:00:00 +0100",
 )
 
 
 @pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    desk = make_intake(session_factory, tmp_path / "data")
-    desk.take(FIRST_MAIL)
-    desk.take(SECOND_MAIL)
-    return desk
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    with SmtpServer("plain") as server:
-        yield server
-
-
-def reply_settings(tmp_path: Path) -> ReplySettings:
-    return ReplySettings(
-        blobs=BlobStore(tmp_path / "data"),
-        support_address=OWN_ADDRESS,
-        support_name="Example Support",
-        own_addresses=frozenset({OWN_ADDRESS}),
-    )
+def intake(intake: Intake) -> Intake:
+    """The intake with FIRST_MAIL and its follow-up SECOND_MAIL taken: ticket #1."""
+    intake.take(FIRST_MAIL)
+    intake.take(SECOND_MAIL)
+    return intake
 
 
 def dispatcher(
@@ -101,7 +86,7 @@ def test_reply_reaches_smtp(
     desk.deliver_pending()
 
     feedback = send_reply(
-        session_factory, reply_settings(tmp_path), SVETA, 1, "Please try the export again."
+        session_factory, reply_settings(tmp_path / "data"), SVETA, 1, "Please try the export again."
     )
     desk.deliver_pending()
     desk.deliver_pending()
@@ -136,7 +121,7 @@ def test_reply_to_held_ticket(
     assert DMITRY is not None
     claim_ticket(session_factory, SVETA, 1)
 
-    feedback = send_reply(session_factory, reply_settings(tmp_path), DMITRY, 1, "Hello")
+    feedback = send_reply(session_factory, reply_settings(tmp_path / "data"), DMITRY, 1, "Hello")
     with session_factory() as session:
         outbound = session.scalars(select(Message).where(Message.direction == "outbound")).all()
 
@@ -150,7 +135,7 @@ def test_department_cannot_reply(
 ) -> None:
     assert OLGA is not None
 
-    feedback = send_reply(session_factory, reply_settings(tmp_path), OLGA, 1, "Paid.")
+    feedback = send_reply(session_factory, reply_settings(tmp_path / "data"), OLGA, 1, "Paid.")
 
     assert feedback.render(EN) == "Only support agents can write to customers."
     assert intake.ticket(1).assignee is None
@@ -170,7 +155,7 @@ def test_permanent_failure_shown(
     desk.deliver_pending()
     smtp_server.fail_next("DATA", "554 5.6.0 message refused")
 
-    send_reply(session_factory, reply_settings(tmp_path), SVETA, 1, "Hello")
+    send_reply(session_factory, reply_settings(tmp_path / "data"), SVETA, 1, "Hello")
     desk.deliver_pending()
     desk.deliver_pending()
     reply = intake.ticket(1).messages[-1]
@@ -197,7 +182,7 @@ def test_temporary_failure_retried(
     )
     smtp_server.fail_next("MAIL", "451 4.3.0 try again later")
 
-    send_reply(session_factory, reply_settings(tmp_path), SVETA, 1, "Hello")
+    send_reply(session_factory, reply_settings(tmp_path / "data"), SVETA, 1, "Hello")
     desk.deliver_pending()
     with session_factory() as session:
         item = session.scalars(select(OutboxItem).where(OutboxItem.kind == "send_email")).one()
@@ -218,7 +203,7 @@ def test_file_outbox_without_smtp(
     assert SVETA is not None
     desk = dispatcher(session_factory, tmp_path, FileOutbox(tmp_path / "outbox"), io.StringIO())
 
-    send_reply(session_factory, reply_settings(tmp_path), SVETA, 1, "Written to a file.")
+    send_reply(session_factory, reply_settings(tmp_path / "data"), SVETA, 1, "Written to a file.")
     desk.deliver_pending()
     desk.deliver_pending()
     files = list((tmp_path / "outbox").glob("*.eml"))
@@ -232,7 +217,7 @@ def test_customer_answer_threads(
     intake: Intake, session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     assert SVETA is not None
-    send_reply(session_factory, reply_settings(tmp_path), SVETA, 1, "Please try again.")
+    send_reply(session_factory, reply_settings(tmp_path / "data"), SVETA, 1, "Please try again.")
     reply_id = intake.ticket(1).messages[-1].message_id
     assert reply_id is not None
     answer = (

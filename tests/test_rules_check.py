@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from handlers.config import ConfigError
-from handlers.rules_check import check_rules_file, suggest
+from handlers.rules_check import FileCheck, check_rules_file, suggest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,8 @@ templates:
 def check(tmp_path: Path, rules: str) -> tuple[Path, list[str]]:
     path = tmp_path / "rules.yaml"
     path.write_text(PEOPLE + rules, encoding="utf-8")
-    return path, check_rules_file(path)
+    checked = check_rules_file(path)
+    return path, checked.errors + checked.warnings
 
 
 def test_clean_file(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ rules:
 
 
 def test_repository_example() -> None:
-    assert check_rules_file(REPO_ROOT / "rules.yaml") == []
+    assert check_rules_file(REPO_ROOT / "rules.yaml") == FileCheck([], [])
 
 
 def test_unknown_agent(tmp_path: Path) -> None:
@@ -147,10 +148,12 @@ def test_unknown_placeholder(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text("templates:\n  hi:\n    body: {en: 'Hello {custmer_name}'}\n", encoding="utf-8")
 
-    problems = check_rules_file(path)
+    problems = check_rules_file(path).warnings
 
     assert len(problems) == 1
-    assert problems[0].startswith(f"{path}:3:12: templates.hi.body.en: unknown placeholder")
+    assert problems[0].startswith(
+        f"{path}:3:12: warning: templates.hi.body.en: unknown placeholder"
+    )
     assert problems[0].endswith("did you mean 'customer_name'?")
 
 
@@ -158,10 +161,11 @@ def test_template_missing_locale(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text("locale: ru\ntemplates:\n  hi:\n    body: {en: Hello}\n", encoding="utf-8")
 
-    problems = check_rules_file(path)
+    checked = check_rules_file(path)
 
-    assert len(problems) == 1
-    assert "no body in the file's locale 'ru'" in problems[0]
+    assert checked.errors == []
+    assert len(checked.warnings) == 1
+    assert "no body in the file's locale 'ru'" in checked.warnings[0]
 
 
 def test_hours_without_schedule(tmp_path: Path) -> None:
@@ -205,3 +209,62 @@ def test_suggest_ignores_case() -> None:
 
 def test_suggest_nothing_close() -> None:
     assert suggest("xyz", ["Sveta", "Dmitry"]) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("support_address: support at example\n", "support_address: 'support at example' is not"),
+        ("agents: [{name: A}, {name: A}]\n", "agents.1.name: agent name 'A' is used twice"),
+        ("agents: [{name: A, slack: '@anna'}]\n", "agents.0.slack: '@anna' is not a Slack user id"),
+        ("slack: {support_channel: '#support'}\n", "'#support' is not a Slack channel id"),
+        ("business_hours: {holidays: [2027-01-01]}\n", "business_hours has no opening range"),
+    ],
+)
+def test_setting_errors(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    errors = check_rules_file(path).errors
+
+    assert len(errors) == 1
+    assert expected in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rules:\n  - when:\n    then: [{stop: true}]\n", "when is empty"),
+        ("rules:\n  - when: {any: []}\n    then: [{stop: true}]\n", "any needs at least one"),
+        ("undo_seconds: -5\n", "undo_seconds: Input should be greater than or equal to 0"),
+        ("reply_marker: ''\n", "reply_marker: String should have at least 1 character"),
+    ],
+)
+def test_shape_mistakes_rejected(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        check_rules_file(path)
+
+    assert expected in str(raised.value)
+
+
+def test_lone_brace_warned(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("templates:\n  hi:\n    body: {en: 'Hello {customer_name,'}\n", "utf-8")
+
+    warnings = check_rules_file(path).warnings
+
+    assert len(warnings) == 1
+    assert "a brace has no partner" in warnings[0]
+
+
+def test_pattern_that_is_not_an_address_warned(tmp_path: Path) -> None:
+    _, problems = check(
+        tmp_path,
+        "rules:\n  - when: {from: ['not an address!!', vip.example]}\n    then: [{stop: true}]\n",
+    )
+
+    assert len(problems) == 1
+    assert "warning: rules.0.when.from.0: 'not an address!!' is neither" in problems[0]

@@ -575,7 +575,7 @@ def test_dry_run_inside_hours() -> None:
         make_rules(), case_bytes("025-date-timezone-after-hours"), MONDAY_MORNING
     )
 
-    assert "Received: Jan 6, 2025, 11:30:41\u202fAM, inside business hours" in report
+    assert "Received: Jan 6, 2025, 11:30:41\u202fAM Europe/Berlin, inside business hours" in report
     assert "Rule 4 (after hours): does not match" in report
     assert "send the auto-reply" not in report
 
@@ -665,3 +665,33 @@ def test_dry_run_auto_reply_in_russian_names_the_next_opening() -> None:
 
     assert "auto-reply in ru, as the customer would read it:" in report
     assert "Ответим с 9:00, понедельник, 13 января, 09:00." in report
+
+
+def test_catastrophic_regex_times_out_as_no_match(caplog: pytest.LogCaptureFixture) -> None:
+    # "(a|aa)+$" backtracks exponentially on a run of "a" that ends in another character.
+    text = "a" * 60 + "!"
+
+    matched = text_matches(text, ["(a|aa)+$"], "regex")
+
+    assert matched is False
+    assert "timed out" in caplog.text
+
+
+def test_regex_still_matches_quickly() -> None:
+    assert text_matches("Order #12345 refund", [r"order\s+#\d{5}"], "regex")
+
+
+def test_dry_run_names_the_action_that_takes_effect() -> None:
+    rules = make_rules(
+        RULES_YAML
+        + "  - name: later\n    when: {subject: [invoice]}\n    then: [{priority: low}]\n"
+    )
+    raw = (
+        b"From: Ann <ann@example.org>\r\nTo: support@helpdesk.example.com\r\n"
+        b"Subject: invoice\r\n\r\nPlease fix it.\r\n"
+    )
+
+    report = explain_rules(rules, raw, MONDAY_MORNING)
+
+    assert "  set priority to high\n    not applied: Rule 5 (later) decides this\n" in report
+    assert "  set priority to low\n" in report

@@ -114,6 +114,16 @@ def test_same_bytes_do_not_reload(watched: Watched) -> None:
     assert replaced == []
 
 
+def test_restart_only_settings_named(watched: Watched) -> None:
+    reloaded = watched.write("timezone: Asia/Tokyo\nlocale: ru\n" + SECOND)
+
+    assert reloaded
+    assert (
+        "Restart threaddesk to apply the new locale, timezone; until then the old values stay."
+        in watched.output.getvalue()
+    )
+
+
 def test_deleted_file_keeps_rules(watched: Watched) -> None:
     watched.write(SECOND)
     watched.path.unlink()

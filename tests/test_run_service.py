@@ -99,13 +99,6 @@ def _wait_for_line(text: str, lines: "queue.Queue[str]", seen: list[str]) -> Non
 
 
 @pytest.fixture
-def maildir(tmp_path: Path) -> Path:
-    for folder in ("new", "cur", "tmp"):
-        (tmp_path / "Maildir" / folder).mkdir(parents=True)
-    return tmp_path / "Maildir"
-
-
-@pytest.fixture
 def desk_on_maildir(tmp_path: Path, maildir: Path) -> Iterator[RunningDesk]:
     desk = RunningDesk(
         tmp_path,

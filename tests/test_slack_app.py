@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.config import Rules
-from mailbridge.smtp import SmtpSender
-from store.models import Direction, Message, MessageKind, Ticket
+from mailbridge.smtp import MailSender, SmtpSender
+from store.models import Direction, Message, Ticket
 from tests.fake_slack import (
     CHANNEL,
     AppResponse,
@@ -21,7 +21,7 @@ from tests.fake_slack import (
     text_objects,
     wait_until,
 )
-from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, assignee, customer_mail, notes
 from tests.smtpserver import SmtpServer
 
 SVETA, DMITRY, OLGA, STRANGER = "U0SVETA", "U0DMITRY", "U0OLGA", "U0STRANGER"
@@ -34,45 +34,19 @@ RULES = Rules.model_validate(
         "slack": {"support_channel": CHANNEL},
     }
 )
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Cannot export report\r\nMessage-ID: <a1-7002@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
-)
+FIRST_MAIL = customer_mail("<a1-7002@mail.example.org>")
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
+def intake(intake: Intake) -> Intake:
+    """The intake with FIRST_MAIL taken, so every desk starts with ticket #1's card."""
+    intake.take(FIRST_MAIL)
+    return intake
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    with SmtpServer("plain") as server:
-        yield server
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    desk = make_intake(session_factory, tmp_path / "data")
-    desk.take(FIRST_MAIL)
-    return desk
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack,
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
-    smtp_server: SmtpServer,
-    intake: Intake,
-) -> Iterator[SlackTestDesk]:
-    sender = SmtpSender(f"smtp://127.0.0.1:{smtp_server.port}", None)
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES, mail_sender=sender)
-    desk.deliver()
-    yield desk
-    desk.close()
+def mail_sender(smtp_server: SmtpServer) -> MailSender:
+    return SmtpSender(f"smtp://127.0.0.1:{smtp_server.port}", None)
 
 
 def ephemeral_texts(fake: FakeSlack, user: str) -> list[str]:
@@ -87,20 +61,6 @@ def ephemeral_texts(fake: FakeSlack, user: str) -> list[str]:
 def wait_for_ephemeral(fake: FakeSlack, user: str, count: int = 1) -> list[str]:
     wait_until(lambda: len(ephemeral_texts(fake, user)) >= count)
     return ephemeral_texts(fake, user)
-
-
-def notes(session_factory: sessionmaker[Session]) -> list[str]:
-    with session_factory() as session:
-        return list(
-            session.scalars(
-                select(Message.visible_text).where(Message.kind == MessageKind.NOTE)
-            ).all()
-        )
-
-
-def assignee(session_factory: sessionmaker[Session]) -> str | None:
-    with session_factory() as session:
-        return session.scalars(select(Ticket.assignee)).one()
 
 
 def click(slack: SlackTestDesk, user: str, action_id: str, selected: str | None = None) -> int:
@@ -204,8 +164,7 @@ def test_reply_button_opens_modal(slack: SlackTestDesk, fake: FakeSlack) -> None
 
 def submit_reply(slack: SlackTestDesk, fake: FakeSlack, user: str, text: str) -> AppResponse:
     view = open_reply_modal(slack, fake)["view"]
-    values = {"reply": {"text": {"type": "plain_text_input", "value": text}}}
-    return slack.requests.submit_view(user, view, values)  # type: ignore[arg-type]
+    return slack.requests.submit_reply(user, view, text)  # type: ignore[arg-type]
 
 
 def test_reply_modal_sends_email(
@@ -385,14 +344,13 @@ def slow_slack(
     fake: FakeSlack,
     session_factory: sessionmaker[Session],
     tmp_path: Path,
-    smtp_server: SmtpServer,
+    mail_sender: MailSender,
     intake: Intake,
 ) -> Iterator[SlackTestDesk]:
-    sender = SmtpSender(f"smtp://127.0.0.1:{smtp_server.port}", None)
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", UNDO_RULES, mail_sender=sender)
-    desk.deliver()
-    yield desk
-    desk.close()
+    """The desk as `slack` is, but holding typed replies for UNDO_RULES' 600 s."""
+    with SlackTestDesk(fake, session_factory, tmp_path / "data", UNDO_RULES, mail_sender) as desk:
+        desk.deliver()
+        yield desk
 
 
 def held_reply_buttons(slack: SlackTestDesk, fake: FakeSlack) -> dict[str, dict[str, object]]:

@@ -1,51 +1,24 @@
 """A channel the bot cannot reach: one ERROR with what the admin must do, and retries go on."""
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.config import Rules
 from handlers.messenger import ThreadRef
 from handlers.views import ticket_card
 from store.models import ChatThread, OutboxItem
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk
-from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, customer_mail
 
 RULES = Rules.model_validate(
     {"support_address": OWN_ADDRESS, "slack": {"support_channel": CHANNEL}}
 )
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Cannot export report\r\nMessage-ID: <c1-7601@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
-)
+FIRST_MAIL = customer_mail("<c1-7601@mail.example.org>")
 FAILED_ROUNDS = 3
 CHANNEL_ERRORS = ["not_in_channel", "channel_not_found"]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
-) -> Iterator[SlackTestDesk]:
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
-    yield desk
-    desk.close()
 
 
 def block_channel(fake: FakeSlack, code: str, rounds: int) -> None:

@@ -2,14 +2,11 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -20,11 +17,12 @@ from tests.fake_slack import (
     SIGNING_SECRET,
     FakeSlack,
     SlackRequests,
+    card_action,
+    free_port,
     text_objects,
     wait_until,
 )
 from tests.intake_support import OWN_ADDRESS, case_file
-from tests.test_end_to_end import card_action
 from tests.test_intake_concurrency import database_url
 from tests.test_run_service import RunningDesk
 
@@ -33,20 +31,8 @@ PROCESSES = 2
 CLAIM_TIMEOUT = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def agent_id(index: int) -> str:
     return f"U0A{index:03d}"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
 
 
 def write_rules(folder: Path) -> Path:

@@ -9,13 +9,10 @@ is answered privately, a WARNING is logged, and nothing changes.
 
 import json
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.control_values import MAX_TICKET_NUMBER
 from handlers.config import Rules
@@ -28,7 +25,7 @@ from tests.fake_slack import (
     text_objects,
     wait_until,
 )
-from tests.intake_support import OWN_ADDRESS, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, assignee, customer_mail
 
 SVETA = "U0SVETA"
 RULES = Rules.model_validate(
@@ -39,11 +36,7 @@ RULES = Rules.model_validate(
         "slack": {"support_channel": CHANNEL},
     }
 )
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Cannot export report\r\nMessage-ID: <f1-7401@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
-)
+FIRST_MAIL = customer_mail("<f1-7401@mail.example.org>")
 POLITE = (
     "This button has no valid ticket number, so nothing was done. "
     "Use the buttons on the ticket's card or /desk."
@@ -73,20 +66,10 @@ FORGED_VALUES = {
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
-) -> Iterator[SlackTestDesk]:
-    make_intake(session_factory, tmp_path / "data").take(FIRST_MAIL)
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
-    desk.deliver()
-    yield desk
-    desk.close()
+def intake(intake: Intake) -> Intake:
+    """The intake with FIRST_MAIL taken, so every desk starts with ticket #1's card."""
+    intake.take(FIRST_MAIL)
+    return intake
 
 
 def answers(fake: FakeSlack, user: str) -> list[str]:
@@ -100,11 +83,6 @@ def answers(fake: FakeSlack, user: str) -> list[str]:
 def wait_for_answer(fake: FakeSlack, user: str) -> str:
     wait_until(lambda: bool(answers(fake, user)))
     return answers(fake, user)[0]
-
-
-def assignee(slack: SlackTestDesk) -> str | None:
-    with slack.session_factory() as session:
-        return session.scalars(select(Ticket.assignee)).one()
 
 
 def forged(action: dict[str, Any], value: str) -> dict[str, Any]:
@@ -136,7 +114,7 @@ def test_forged_claim_answered(
     assert len(logged) == 1
     assert "claim click by U0SVETA in C0SUPPORT has an invalid value" in logged[0]
     assert errors(caplog) == []
-    assert assignee(slack) is None
+    assert assignee(slack.session_factory) is None
     assert slack.wakes == 0
 
 
@@ -167,7 +145,7 @@ def test_forged_owner_answered(
     assert answer == POLITE
     assert len(warnings_from(caplog, "bot.slack.card_actions")) == 1
     assert errors(caplog) == []
-    assert assignee(slack) is None
+    assert assignee(slack.session_factory) is None
 
 
 def test_forged_select_answered(
@@ -219,7 +197,7 @@ def test_ticket_as_text_accepted(slack: SlackTestDesk, fake: FakeSlack) -> None:
     slack.requests.click(SVETA, action, slack.card_ts(1))
     wait_until(lambda: slack.wakes == 1)
 
-    assert assignee(slack) == "Sveta"
+    assert assignee(slack.session_factory) == "Sveta"
 
 
 def submit_reply_modal(slack: SlackTestDesk, metadata: str) -> AppResponse:
@@ -228,8 +206,7 @@ def submit_reply_modal(slack: SlackTestDesk, metadata: str) -> AppResponse:
         "callback_id": "threaddesk_reply",
         "private_metadata": metadata,
     }
-    values = {"reply": {"text": {"type": "plain_text_input", "value": "Hello"}}}
-    return slack.requests.submit_view(SVETA, view, values)
+    return slack.requests.submit_reply(SVETA, view, "Hello")
 
 
 @pytest.mark.parametrize("metadata", ["not json", '{"ticket": -1}', '{"channel": "C0SUPPORT"}'])

@@ -4,7 +4,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,8 @@ import pytest
 from bot.slack.server import SlackHttpServer
 from bot.wiring import Readiness
 from mailbridge.maildir import MaildirSource
-from tests.fake_slack import BOT_TOKEN, CHANNEL, SIGNING_SECRET, FakeSlack
+from tests.fake_slack import BOT_TOKEN, CHANNEL, SIGNING_SECRET, FakeSlack, free_port
 from tests.intake_support import OWN_ADDRESS
-from tests.test_end_to_end import free_port
 from tests.test_run_service import RunningDesk
 
 HOST = "127.0.0.1"
@@ -46,19 +44,6 @@ def poll_health(port: int, expected: int, waiting_for: list[str] | None = None) 
             return body
         time.sleep(0.05)
     raise AssertionError(f"/healthz never returned {expected} {waiting_for}; last: {seen[-3:]}")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def maildir(tmp_path: Path) -> Path:
-    for folder in ("new", "cur", "tmp"):
-        (tmp_path / "Maildir" / folder).mkdir(parents=True)
-    return tmp_path / "Maildir"
 
 
 def slack_environment(tmp_path: Path, fake: FakeSlack, port: int) -> dict[str, str]:

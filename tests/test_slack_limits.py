@@ -6,30 +6,19 @@ Kit limit with invalid_blocks, as Slack does, so every post below was
 accepted as sent.
 """
 
-import email.policy
 import re
-from collections.abc import Iterator
-from email.message import EmailMessage
-from pathlib import Path
-
-import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
 from tests.fake_slack import CHANNEL, Call, FakeSlack, SlackTestDesk
-from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, customer_mail, mail_with_attachments
 
 RULES = Rules.model_validate(
     {"support_address": OWN_ADDRESS, "slack": {"support_channel": CHANNEL}}
 )
 ATTACHMENTS = 60
 SECTION_LIMIT = 3000
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Cannot export report\r\nMessage-ID: <l1-7501@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
-)
+FIRST_MAIL = customer_mail("<l1-7501@mail.example.org>")
 MORE = re.compile(r"^📎 … and (\d+) more attachments?$")
 
 
@@ -43,39 +32,14 @@ def file_bytes(index: int) -> bytes:
 
 
 def mail_with_files(message_id: str, subject: str, reply_to: str | None = None) -> bytes:
-    message = EmailMessage()
-    message["From"] = "Marta Example <marta@example.org>"
-    message["To"] = "support@helpdesk.example.com"
-    message["Subject"] = subject
-    message["Message-ID"] = message_id
-    if reply_to is not None:
-        message["In-Reply-To"] = reply_to
-        message["References"] = reply_to
-    message["Date"] = "Tue, 18 Mar 2025 10:00:00 +0100"
-    message.set_content("All appendices of the contract are attached.")
-    for index in range(1, ATTACHMENTS + 1):
-        message.add_attachment(file_bytes(index), "application", "pdf", filename=file_name(index))
-    return message.as_bytes(policy=email.policy.SMTP)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
-) -> Iterator[SlackTestDesk]:
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
-    yield desk
-    desk.close()
+    files = [
+        (file_name(index), file_bytes(index), "application/pdf")
+        for index in range(1, ATTACHMENTS + 1)
+    ]
+    text = "All appendices of the contract are attached."
+    return mail_with_attachments(
+        message_id, subject, text, files, reply_to, date="Tue, 18 Mar 2025 10:00:00 +0100"
+    )
 
 
 def listing(call: Call, first_line: str = "📎 ") -> str:

@@ -41,10 +41,11 @@ def test_manifest_lists_used_parts() -> None:
         "channels:history",
         "groups:history",
         "im:write",
+        "im:history",
         "users:read",
         "files:write",
     }
-    assert bot_events() == {"message.channels", "message.groups"}
+    assert bot_events() == {"message.channels", "message.groups", "message.im"}
     assert commands() == {"/desk"}
 
 

@@ -4,8 +4,6 @@ import email
 import email.policy
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select
@@ -17,7 +15,7 @@ from handlers.config import Rules
 from handlers.notifications import POST_TICKET, enqueue_card_update
 from store.models import ChatThread, OutboxItem, Ticket
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects, wait_until
-from tests.intake_support import OWN_ADDRESS, Intake, case_file, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, case_file, customer_mail
 
 RULES = Rules.model_validate(
     {
@@ -27,38 +25,15 @@ RULES = Rules.model_validate(
         "slack": {"support_channel": CHANNEL},
     }
 )
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Cannot export report\r\nMessage-ID: <s1-7001@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
-)
-FOLLOW_UP = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Re: Cannot export report\r\nMessage-ID: <s2-7001@mail.example.org>\r\n"
-    b"In-Reply-To: <s1-7001@mail.example.org>\r\nReferences: <s1-7001@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 10:00:00 +0100\r\n\r\nStill failing today.\r\n"
+FIRST_MAIL = customer_mail("<s1-7001@mail.example.org>")
+FOLLOW_UP = customer_mail(
+    "<s2-7001@mail.example.org>",
+    "Re: Cannot export report",
+    "Still failing today.",
+    reply_to="<s1-7001@mail.example.org>",
+    date="Tue, 18 Mar 2025 10:00:00 +0100",
 )
 CARD_CONTROLS = ["claim", "reply", "set_status", "set_priority", "customer"]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
-) -> Iterator[SlackTestDesk]:
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
-    yield desk
-    desk.close()
 
 
 def card_texts(call_args: dict[str, object]) -> list[str]:

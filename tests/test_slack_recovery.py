@@ -6,24 +6,19 @@ in Slack, but the database has no thread row and the card's outbox item is
 pending again. A new messenger, as in a restarted process, remembers nothing.
 """
 
-import email.policy
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, split_text, unescape
 from handlers.config import Rules
 from handlers.notifications import POST_TICKET
 from store.models import ChatThread, OutboxItem
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk
-from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, mail_with_attachments
 
 RULES = Rules.model_validate(
     {"support_address": OWN_ADDRESS, "slack": {"support_channel": CHANNEL}}
@@ -51,36 +46,10 @@ def file_bytes(index: int) -> bytes:
 
 
 def long_mail_with_files() -> bytes:
-    message = EmailMessage()
-    message["From"] = "Marta Example <marta@example.org>"
-    message["To"] = "support@helpdesk.example.com"
-    message["Subject"] = "Cannot export report"
-    message["Message-ID"] = "<r1-7701@mail.example.org>"
-    message["Date"] = "Tue, 18 Mar 2025 09:00:00 +0100"
-    message.set_content(body())
-    for index in range(1, FILES + 1):
-        message.add_attachment(file_bytes(index), "image", "png", filename=file_name(index))
-    return message.as_bytes(policy=email.policy.SMTP)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
-) -> Iterator[SlackTestDesk]:
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
-    yield desk
-    desk.close()
+    files = [(file_name(index), file_bytes(index), "image/png") for index in range(1, FILES + 1)]
+    return mail_with_attachments(
+        "<r1-7701@mail.example.org>", "Cannot export report", body(), files
+    )
 
 
 def crash_and_restart(slack: SlackTestDesk) -> None:

@@ -4,11 +4,9 @@ The real slack_sdk client posts to the fake Web API on 127.0.0.1; mail goes
 through the real intake with rules.yaml applied.
 """
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,12 +23,6 @@ from tests.test_intake_rules import RULES_YAML, mail, routed_intake, rules_from
 
 EN = Translator("en")
 INSIDE = datetime(2025, 3, 17, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
 
 
 def slack_dispatcher(

@@ -6,16 +6,12 @@ opens the ws:// URL it gets, served by tests/fake_socket_mode.py.
 """
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.server import start_socket_mode
 from handlers.config import Rules
-from store.models import Message, MessageKind, Ticket
 from tests.fake_slack import (
     CHANNEL,
     FakeSlack,
@@ -27,7 +23,7 @@ from tests.fake_slack import (
     wait_until,
 )
 from tests.fake_socket_mode import TICKET, Envelope, FakeSocketMode
-from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, assignee, customer_mail, notes
 
 SVETA = "U0SVETA"
 APP_TOKEN = "xapp-1-A0APP-test-app-token"
@@ -39,11 +35,7 @@ RULES = Rules.model_validate(
         "slack": {"support_channel": CHANNEL},
     }
 )
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Cannot export report\r\nMessage-ID: <w1-7301@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
-)
+FIRST_MAIL = customer_mail("<w1-7301@mail.example.org>")
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 
@@ -60,15 +52,10 @@ def fake(socket_server: FakeSocketMode) -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def slack(
-    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
-) -> Iterator[SlackTestDesk]:
-    intake: Intake = make_intake(session_factory, tmp_path / "data")
+def intake(intake: Intake) -> Intake:
+    """The intake with FIRST_MAIL taken, so every desk starts with ticket #1's card."""
     intake.take(FIRST_MAIL)
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
-    desk.deliver()
-    yield desk
-    desk.close()
+    return intake
 
 
 @pytest.fixture
@@ -84,17 +71,6 @@ def handler(
         yield socket_mode
     finally:
         socket_mode.close()  # type: ignore[no-untyped-call]
-
-
-def notes(session_factory: sessionmaker[Session]) -> list[str]:
-    with session_factory() as session:
-        query = select(Message.visible_text).where(Message.kind == MessageKind.NOTE)
-        return list(session.scalars(query).all())
-
-
-def assignee(session_factory: sessionmaker[Session]) -> str | None:
-    with session_factory() as session:
-        return session.scalars(select(Ticket.assignee)).one()
 
 
 def ack_count(socket_server: FakeSocketMode, envelope: Envelope) -> int:

@@ -1,28 +1,24 @@
 """Templates in Slack against the fake Slack: the Reply modal's menu and `/desk reply N #name`."""
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
-from mailbridge.smtp import SmtpSender
+from mailbridge.smtp import MailSender, SmtpSender
 from store.models import Message, MessageKind
 from tests.fake_slack import (
     CHANNEL,
-    TEAM,
     AppResponse,
     FakeSlack,
     SlackTestDesk,
-    text_objects,
+    interaction_payload,
     wait_until,
 )
-from tests.intake_support import OWN_ADDRESS, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, customer_mail
 from tests.smtpserver import SmtpServer
 
 SVETA, DMITRY = "U0SVETA", "U0DMITRY"
@@ -58,44 +54,19 @@ NO_TEMPLATES = RULES.model_copy(update={"templates": {}})
 # {next_opening} has no value because these rules set no business hours.
 PAYMENT_EN = "Hello Marta Example,\n\nticket #1: we accept cards and bank transfers.\n\nSveta"
 DELIVERY_EN = "Delivery takes 3 to 5 days."
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Which cards?\r\nMessage-ID: <s1-8102@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nWhich cards do you take?\r\n"
-)
+FIRST_MAIL = customer_mail("<s1-8102@mail.example.org>", "Which cards?", "Which cards do you take?")
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
+def intake(intake: Intake) -> Intake:
+    """The intake with FIRST_MAIL taken, so every desk starts with ticket #1's card."""
+    intake.take(FIRST_MAIL)
+    return intake
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    with SmtpServer("plain") as server:
-        yield server
-
-
-@pytest.fixture
-def rules() -> Rules:
-    return RULES
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack,
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
-    smtp_server: SmtpServer,
-    rules: Rules,
-) -> Iterator[SlackTestDesk]:
-    make_intake(session_factory, tmp_path / "data").take(FIRST_MAIL)
-    sender = SmtpSender(f"smtp://127.0.0.1:{smtp_server.port}", None)
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", rules, mail_sender=sender)
-    desk.deliver()
-    yield desk
-    desk.close()
+def mail_sender(smtp_server: SmtpServer) -> MailSender:
+    return SmtpSender(f"smtp://127.0.0.1:{smtp_server.port}", None)
 
 
 def open_modal(slack: SlackTestDesk, fake: FakeSlack, user: str = SVETA) -> dict[str, Any]:
@@ -136,27 +107,22 @@ def choose(
     chosen = {"text": {"type": "plain_text", "text": name}, "value": name}
     values = state(view, typed)
     values[menu(view)["block_id"]]["reply_template"]["selected_option"] = chosen
-    return slack.requests.interaction(
-        {
-            "type": "block_actions",
-            "user": {"id": SVETA, "team_id": TEAM},
-            "team": {"id": TEAM},
-            "api_app_id": "A0APP",
-            "token": "legacy",
-            "trigger_id": "trigger-4",
-            "container": {"type": "view", "view_id": "V0VIEW"},
-            "view": {**view, "id": "V0VIEW", "hash": "h1", "state": {"values": values}},
-            "actions": [
-                {
-                    "type": "static_select",
-                    "action_id": "reply_template",
-                    "block_id": menu(view)["block_id"],
-                    "selected_option": chosen,
-                    "action_ts": "1700002000.000001",
-                }
-            ],
-        }
+    action = {
+        "type": "static_select",
+        "action_id": "reply_template",
+        "block_id": menu(view)["block_id"],
+        "selected_option": chosen,
+        "action_ts": "1700002000.000001",
+    }
+    payload = interaction_payload(
+        "block_actions",
+        SVETA,
+        "trigger-4",
+        container={"type": "view", "view_id": "V0VIEW"},
+        view={**view, "id": "V0VIEW", "hash": "h1", "state": {"values": values}},
+        actions=[action],
     )
+    return slack.requests.interaction(payload)
 
 
 def updated_view(fake: FakeSlack, count: int = 1) -> dict[str, Any]:
@@ -171,15 +137,6 @@ def updated_view(fake: FakeSlack, count: int = 1) -> dict[str, Any]:
 def submit(slack: SlackTestDesk, view: dict[str, Any], text: str) -> AppResponse:
     values = state(view, text)
     return slack.requests.submit_view(SVETA, view, values)
-
-
-def desk(slack: SlackTestDesk, fake: FakeSlack, text: str, user: str = SVETA) -> str:
-    """Run `/desk text` as `user` and return the private answer's text."""
-    count = len(fake.calls("response_url")) + 1
-    response = slack.requests.command(user, text)
-    assert response.status == 200
-    answer = fake.wait_for("response_url", count)[-1]
-    return "\n".join(unescape(o["text"]) for o in text_objects(answer.args["blocks"]))
 
 
 def agent_replies(slack: SlackTestDesk) -> list[str]:
@@ -307,7 +264,7 @@ def test_filled_modal_sends_email(
 
 
 def test_filled_modal_errors_on_its_box(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    desk(slack, fake, "claim 1", user=DMITRY)
+    slack.desk_command(DMITRY, "claim 1")
     opened = open_modal(slack, fake)
     choose(slack, opened, "payment_methods")
     filled = updated_view(fake)
@@ -324,7 +281,7 @@ def test_filled_modal_errors_on_its_box(slack: SlackTestDesk, fake: FakeSlack) -
 def test_desk_reply_template_sends(
     slack: SlackTestDesk, fake: FakeSlack, smtp_server: SmtpServer
 ) -> None:
-    answer = desk(slack, fake, "reply 1 #payment_methods")
+    answer = slack.desk_command(SVETA, "reply 1 #payment_methods")
     body = sent_body(slack, smtp_server)
 
     assert answer == "Reply to ticket #1 queued for sending."
@@ -333,7 +290,7 @@ def test_desk_reply_template_sends(
 
 
 def test_desk_reply_unknown_template(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    answer = desk(slack, fake, "reply 1 #payment")
+    answer = slack.desk_command(SVETA, "reply 1 #payment")
 
     assert answer == (
         "Template #payment not found. Did you mean #payment_methods? "
@@ -344,19 +301,19 @@ def test_desk_reply_unknown_template(slack: SlackTestDesk, fake: FakeSlack) -> N
 
 @pytest.mark.parametrize("rules", [NO_TEMPLATES])
 def test_desk_reply_no_templates(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    answer = desk(slack, fake, "reply 1 #refund")
+    answer = slack.desk_command(SVETA, "reply 1 #refund")
 
     assert answer == "Template #refund not found: rules.yaml has no templates."
 
 
 def test_desk_reply_template_held_refused(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    desk(slack, fake, "claim 1", user=DMITRY)
+    slack.desk_command(DMITRY, "claim 1")
 
-    answer = desk(slack, fake, "reply 1 #payment_methods")
+    answer = slack.desk_command(SVETA, "reply 1 #payment_methods")
 
     assert answer.startswith("Ticket #1 is held by Dmitry since")
     assert agent_replies(slack) == []
 
 
 def test_help_shows_template_form(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    assert "/desk reply N #NAME" in desk(slack, fake, "help")
+    assert "/desk reply N #NAME" in slack.desk_command(SVETA, "help")

@@ -3,8 +3,6 @@
 import dataclasses
 import email
 import email.policy
-from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -15,52 +13,32 @@ from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
 from store.models import ChatThread, OutboxItem
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects
-from tests.intake_support import OWN_ADDRESS, Intake, case_file, make_intake
+from tests.intake_support import (
+    OWN_ADDRESS,
+    Intake,
+    case_file,
+    customer_mail,
+    mail_with_attachments,
+    make_intake,
+)
 
 RULES = Rules.model_validate(
     {"support_address": OWN_ADDRESS, "slack": {"support_channel": CHANNEL}}
 )
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Cannot export report\r\nMessage-ID: <u1-7101@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nThe export fails for long ranges.\r\n"
-)
+FIRST_MAIL = customer_mail("<u1-7101@mail.example.org>")
 SCREENSHOT = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 SCREENSHOT_NAME = "Снимок экрана — ошибка №2.png"
 
 
 def follow_up_with_file() -> bytes:
-    message = EmailMessage()
-    message["From"] = "Marta Example <marta@example.org>"
-    message["To"] = "support@helpdesk.example.com"
-    message["Subject"] = "Re: Cannot export report"
-    message["Message-ID"] = "<u2-7101@mail.example.org>"
-    message["In-Reply-To"] = "<u1-7101@mail.example.org>"
-    message["References"] = "<u1-7101@mail.example.org>"
-    message["Date"] = "Tue, 18 Mar 2025 10:00:00 +0100"
-    message.set_content("Here is the error on screen.")
-    message.add_attachment(SCREENSHOT, "image", "png", filename=SCREENSHOT_NAME)
-    return message.as_bytes(policy=email.policy.SMTP)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    return make_intake(session_factory, tmp_path / "data")
-
-
-@pytest.fixture
-def slack(
-    fake: FakeSlack, session_factory: sessionmaker[Session], tmp_path: Path
-) -> Iterator[SlackTestDesk]:
-    desk = SlackTestDesk(fake, session_factory, tmp_path / "data", RULES)
-    yield desk
-    desk.close()
+    return mail_with_attachments(
+        "<u2-7101@mail.example.org>",
+        "Re: Cannot export report",
+        "Here is the error on screen.",
+        [(SCREENSHOT_NAME, SCREENSHOT, "image/png")],
+        reply_to="<u1-7101@mail.example.org>",
+        date="Tue, 18 Mar 2025 10:00:00 +0100",
+    )
 
 
 def stored_files(intake: Intake, number: int, index: int = 0) -> list[tuple[str, bytes]]:

@@ -3,7 +3,6 @@
 import email
 import email.policy
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,12 +42,6 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
     path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
     return path
-
-
-@pytest.fixture
-def plain_server() -> Iterator[SmtpServer]:
-    with SmtpServer("plain") as server:
-        yield server
 
 
 def reply(*recipients: str, message_id: str | None = None) -> OutgoingEmail:

@@ -15,7 +15,7 @@ from handlers.config import Rules
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
 from handlers.people import Actor, Directory
-from handlers.replies import ReplySettings, send_reply
+from handlers.replies import send_reply
 from handlers.template_replies import (
     fill_ticket_template,
     template_reply_text,
@@ -26,7 +26,7 @@ from handlers.ticket_actions import Feedback, claim_ticket
 from mailbridge.file_outbox import FileOutbox
 from store.blobs import BlobStore
 from store.models import Message, MessageKind
-from tests.intake_support import OWN_ADDRESS, Intake, make_intake
+from tests.intake_support import OWN_ADDRESS, Intake, customer_mail, reply_settings
 
 TEMPLATES = {
     "payment_methods": {
@@ -62,11 +62,7 @@ EN = Translator("en")
 PAYMENT_EN = "Hello Marta Example,\n\nticket #1: we accept cards and bank transfers.\n\nSveta"
 PAYMENT_RU = "Здравствуйте, Marta Example!\n\nЗаявка #1: принимаем карты и переводы.\n\nSveta"
 
-FIRST_MAIL = (
-    b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
-    b"Subject: Which cards?\r\nMessage-ID: <t1-8101@mail.example.org>\r\n"
-    b"Date: Tue, 18 Mar 2025 09:00:00 +0100\r\n\r\nWhich cards do you take?\r\n"
-)
+FIRST_MAIL = customer_mail("<t1-8101@mail.example.org>", "Which cards?", "Which cards do you take?")
 RUSSIAN_FOLLOW_UP = (
     b"From: Marta Example <marta@example.org>\r\nTo: support@helpdesk.example.com\r\n"
     b"Subject: Re: Which cards?\r\nMessage-ID: <t2-8101@mail.example.org>\r\n"
@@ -87,19 +83,10 @@ SVETA, DMITRY, OLGA = person("U1"), person("U2"), person("U3")
 
 
 @pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    desk = make_intake(session_factory, tmp_path / "data")
-    desk.take(FIRST_MAIL)
-    return desk
-
-
-def reply_settings(tmp_path: Path) -> ReplySettings:
-    return ReplySettings(
-        blobs=BlobStore(tmp_path / "data"),
-        support_address=OWN_ADDRESS,
-        support_name="Example Support",
-        own_addresses=frozenset({OWN_ADDRESS}),
-    )
+def intake(intake: Intake) -> Intake:
+    """The intake with FIRST_MAIL taken: ticket #1, from Marta."""
+    intake.take(FIRST_MAIL)
+    return intake
 
 
 def fill(session_factory: sessionmaker[Session], name: str, number: int = 1) -> str:
@@ -131,7 +118,9 @@ def test_fill_follows_latest_customer_mail(
 def test_fill_ignores_agent_replies(
     intake: Intake, session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    feedback = send_reply(session_factory, reply_settings(tmp_path), SVETA, 1, "Ответ по-русски.")
+    feedback = send_reply(
+        session_factory, reply_settings(tmp_path / "data"), SVETA, 1, "Ответ по-русски."
+    )
 
     assert feedback.ok
     assert fill(session_factory, "payment_methods") == PAYMENT_EN
@@ -232,7 +221,7 @@ class Console:
             EN,
             on_quit=lambda: None,
             actor=actor,
-            reply_settings=reply_settings(tmp_path),
+            reply_settings=reply_settings(tmp_path / "data"),
             current_rules=(lambda: rules) if rules is not None else None,
         )
 

@@ -1,7 +1,6 @@
 """Claim, release, take over, comment and status changes, as any messenger triggers them."""
 
 import io
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +21,7 @@ from handlers.ticket_actions import (
     unclaim_ticket,
 )
 from store.models import Event, Message, OutboxItem
-from tests.intake_support import Intake, case_file, make_intake
+from tests.intake_support import Intake, case_file
 
 RULES = Rules.model_validate(
     {
@@ -43,10 +42,10 @@ EN = Translator("en", "Europe/Moscow")
 
 
 @pytest.fixture
-def intake(session_factory: sessionmaker[Session], tmp_path: Path) -> Intake:
-    desk = make_intake(session_factory, tmp_path / "data")
-    desk.take(case_file("003"))
-    return desk
+def intake(intake: Intake) -> Intake:
+    """The intake with case 003's mail taken: ticket #1."""
+    intake.take(case_file("003"))
+    return intake
 
 
 def deliver(session_factory: sessionmaker[Session]) -> str:

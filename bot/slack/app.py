@@ -16,8 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.card_actions import register_card_actions
 from bot.slack.context import SlackDesk
+from bot.slack.customer_profile import register_customer_profile
 from bot.slack.desk_command import register_desk_command
+from bot.slack.direct_messages import register_direct_messages
+from bot.slack.held_replies import register_held_replies
 from bot.slack.people import SlackPeople
+from bot.slack.reply_drafts import register_reply_drafts
 from bot.slack.reply_modal import register_reply_modal
 from bot.slack.thread_messages import register_thread_messages
 from bot.slack.typed_replies import register_undo_buttons
@@ -85,8 +89,12 @@ def build_slack_app(
     )
     register_card_actions(app, desk)
     register_reply_modal(app, desk)
+    register_customer_profile(app, desk)
+    register_reply_drafts(app, desk)
+    register_held_replies(app, desk)
     register_undo_buttons(app, desk)
     register_desk_command(app, desk)
+    register_direct_messages(app, desk)  # before thread messages: bolt runs the first match
     register_thread_messages(app, desk)
     return app, desk
 

@@ -99,6 +99,8 @@ def render_card(
         {"type": "header", "text": plain(cut_text(title, HEADER_TEXT_LIMIT)[0])},
         {"type": "section", "fields": _card_fields(card, t)},
     ]
+    if card.replying:
+        blocks.append(plain_context(replying_text(card.replying, t)))
     if card.linked_ticket_number is not None:
         blocks.append(
             plain_context(
@@ -109,6 +111,13 @@ def render_card(
         blocks.extend(_card_preview(card.first_message, t, preview_limit))
     blocks.append(_card_actions(card, t))
     return SlackMessage(text=fallback(title), blocks=blocks)
+
+
+def replying_text(names: tuple[str, ...], t: Translator) -> str:
+    """Return "Sveta is replying…" for the agents who have the Reply dialog open."""
+    return t.ngettext(
+        "{names} is replying…", "{names} are replying…", len(names), names=", ".join(names)
+    )
 
 
 def is_preview_cut(card: TicketCard, preview_limit: int = CARD_PREVIEW_LIMIT) -> bool:
@@ -129,6 +138,10 @@ def _card_fields(card: TicketCard, t: Translator) -> list[Block]:
     ]
     if card.tags:
         facts.append(t.gettext("Tags: {tags}", tags=", ".join(card.tags)))
+    if card.waiting_for:
+        waiting = ", ".join(card.waiting_for)
+        facts.append(t.gettext("Waiting for {departments}", departments=waiting))
+    facts.extend(card.extra.values())
     return [plain(cut_text(fact, FIELD_TEXT_LIMIT)[0]) for fact in facts]
 
 

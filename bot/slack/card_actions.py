@@ -30,10 +30,11 @@ from bot.slack.control_values import (
     read_control_value,
     ticket_number,
 )
+from bot.slack.customer_profile import answer_customer_of_ticket
+from bot.slack.reply_drafts import note_reply_draft
 from bot.slack.reply_modal import reply_modal
 from handlers.i18n import Translator
 from handlers.people import Actor
-from handlers.queue import load_ticket
 from handlers.ticket_actions import (
     Feedback,
     claim_ticket,
@@ -42,7 +43,6 @@ from handlers.ticket_actions import (
     set_status,
     take_over_ticket,
 )
-from store.models import Direction
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,18 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
         view = reply_modal(
             click.number, click.channel, click.translator, templates=desk.rules.templates
         )
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        opened = client.views_open(trigger_id=body["trigger_id"], view=view)
         logger.info("ticket #%d: reply modal opened for %s", click.number, click.user_id)
+        desk.run_later(
+            note_reply_draft,
+            desk,
+            client,
+            click.actor,
+            click.number,
+            click.channel,
+            opened.get("view") or {},
+            click.translator,
+        )
 
     @app.action(SET_STATUS)
     def on_status(ack: Ack, body: dict[str, Any]) -> None:
@@ -134,7 +144,9 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
             return
         assert click.actor is not None
         priority = str(click.value.get("priority", ""))
-        feedback = set_priority(desk.session_factory, click.actor, click.number, priority)
+        feedback = set_priority(
+            desk.session_factory, click.actor, click.number, priority, desk.rules
+        )
         _answer_unless_done(click, feedback)
         desk.after(feedback)
 
@@ -147,7 +159,8 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
         click = read_click(desk, body)
         if click is None or _refuse_stranger(click):
             return
-        click.answer(customer_summary(desk, click.number, click.translator))
+        assert click.actor is not None
+        answer_customer_of_ticket(desk, click.actor, click.number, click.answer, click.translator)
 
 
 def read_click(desk: SlackDesk, body: dict[str, Any]) -> Click | None:
@@ -202,28 +215,6 @@ def _check_owner(value: dict[str, Any]) -> None:
     owner = value.get("owner")
     if owner is not None and not isinstance(owner, str):
         raise InvalidControlValue(f"owner {describe_raw(owner, 40)} is not a name")
-
-
-def customer_summary(desk: SlackDesk, number: int, t: Translator) -> str:
-    """Describe a ticket's customer: name and addresses, and the ticket's emails so far."""
-    with desk.session_factory() as session:
-        ticket = load_ticket(session, number)
-        if ticket is None:
-            return t.gettext("Ticket #{number} not found.", number=number)
-        addresses = ", ".join(address.address for address in ticket.customer.addresses)
-        customer = f"{ticket.customer.name} <{addresses}>" if ticket.customer.name else addresses
-        emails = sum(1 for message in ticket.messages if message.direction == Direction.INBOUND)
-        replies = sum(1 for message in ticket.messages if message.direction == Direction.OUTBOUND)
-        lines = [
-            t.gettext("Customer: {customer}", customer=customer),
-            t.gettext("Received: {time}", time=t.datetime(ticket.created_at)),
-            t.gettext(
-                "Emails from the customer: {emails}. Replies sent: {replies}.",
-                emails=emails,
-                replies=replies,
-            ),
-        ]
-    return "\n".join(lines)
 
 
 def _refuse_stranger(click: Click) -> bool:

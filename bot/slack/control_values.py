@@ -12,10 +12,8 @@ import json
 from typing import Any
 
 from handlers.i18n import N_
+from store.models import MAX_TICKET_NUMBER
 
-# The largest ticket number the `tickets.number` column holds: a 32-bit signed
-# INTEGER on PostgreSQL. A larger number would fail in the database driver.
-MAX_TICKET_NUMBER = 2**31 - 1
 # Ticket numbers written as text have at most this many digits (2**31 - 1 has 10).
 MAX_NUMBER_DIGITS = 10
 # Private messages to the person whose click or modal carried a value that is not valid.

@@ -6,15 +6,16 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.slack.answers import Answer, response_url_answer
-from bot.slack.card_actions import customer_summary
 from bot.slack.context import SlackDesk
+from bot.slack.customer_profile import answer_customer_command
+from bot.slack.desk_stats import answer_stats
+from bot.slack.direct_messages import answer_ask_command
 from bot.slack.mrkdwn import to_plain_text
+from bot.slack.queue_list import answer_ticket_list
 from bot.slack.typed_replies import hold_typed_reply
 from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
 from handlers.i18n import Translator
-from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
-from handlers.queue import list_tickets, parse_queue_filter
 from handlers.template_replies import template_reply_text
 from handlers.ticket_actions import (
     Feedback,
@@ -68,15 +69,16 @@ def run_command(
     """Run one parsed command as `actor` and answer with its outcome."""
     number = command.ticket_number
     if command.name == "list":
-        answer(open_tickets_text(desk, command.argument, t, actor.name))
+        answer_ticket_list(desk, actor, command.argument, answer, t)
         return
     if command.name == "customer":
-        if number is None:
-            answer(
-                t.gettext("Look-up by email address is not available yet; give a ticket number.")
-            )
-            return
-        answer(customer_summary(desk, number, t))
+        answer_customer_command(desk, actor, command, answer, t)
+        return
+    if command.name == "ask" and number is not None:
+        answer_ask_command(desk, actor, command, number, answer, t)
+        return
+    if command.name == "stats":
+        answer_stats(desk, actor, command.argument, answer, t)
         return
     if command.name in ("ask", "stats") or number is None:
         answer(t.gettext("/desk {name} is not available yet.", name=command.name))
@@ -126,33 +128,12 @@ def run_ticket_action(desk: SlackDesk, actor: Actor, command: DeskCommand, numbe
     if command.name == "status":
         return set_status(desk.session_factory, actor, number, command.status or "")
     if command.name == "priority":
-        return set_priority(desk.session_factory, actor, number, command.priority or "")
+        return set_priority(
+            desk.session_factory, actor, number, command.priority or "", desk.rules
+        )
     # A note typed with /desk is not in the thread yet, so it is posted there too.
     text = to_plain_text(command.text or "", desk.people.name)
     return add_note(desk.session_factory, actor, number, text)
-
-
-def open_tickets_text(
-    desk: SlackDesk, argument: str | None, t: Translator, actor_name: str | None = None
-) -> str:
-    """List the tickets of the filter (open ones by default), highest priority first."""
-    try:
-        queue_filter = parse_queue_filter(argument, actor_name)
-    except CommandSyntaxError as error:
-        return t.gettext(error.message, **error.params)
-    lines = []
-    with desk.session_factory() as session:
-        for ticket in list_tickets(session, queue_filter, order=desk.rules.queue_order):
-            lines.append(
-                t.gettext(
-                    "#{number} [{status} · {priority}] {subject}",
-                    number=ticket.number,
-                    status=t.gettext(STATUS_LABELS.get(ticket.status, ticket.status)),
-                    priority=t.gettext(PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
-                    subject=ticket.subject or t.gettext("(no subject)"),
-                )
-            )
-    return "\n".join(lines) or t.gettext("No tickets match.")
 
 
 def help_text(t: Translator, reply_marker: str) -> str:
@@ -167,8 +148,19 @@ def help_text(t: Translator, reply_marker: str) -> str:
             t.gettext("/desk claim N, /desk unclaim N: take or release ticket N"),
             t.gettext("/desk status N STATUS: open, on_hold, solved or closed"),
             t.gettext("/desk priority N PRIORITY: low, normal, high or urgent"),
-            t.gettext("/desk list [mine|unassigned|STATUS]: tickets, most urgent first"),
-            t.gettext("/desk customer N: the customer of ticket N"),
+            t.gettext(
+                "/desk list [FILTER]: tickets, most urgent first; alone it also shows the "
+                "saved views"
+            ),
+            t.gettext(
+                "/desk customer EMAIL-or-N [note TEXT|tag TAG|untag TAG|address EMAIL|phone TEXT|"
+                "company TEXT]: the customer's profile and tickets, or a change to it"
+            ),
+            t.gettext("/desk customer merge A B: merge customer B into customer A"),
+            t.gettext(
+                "/desk ask DEPARTMENT N QUESTION: ask another department; "
+                "their answer comes into the ticket's thread"
+            ),
             t.gettext("/desk help: this list"),
             t.gettext(
                 "In a ticket's thread, a message is an internal comment; "

@@ -39,10 +39,24 @@ from bot.slack.card_lookup import (
     part_metadata,
     replies_arguments,
 )
+from bot.slack.direct_messages import (
+    direct_history_arguments,
+    direct_metadata,
+    find_direct_post,
+    render_direct_message,
+)
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, escape, split_text
 from bot.slack.uploads import ThreadLocation, upload_attachments, upload_name
 from handlers.i18n import Translator
-from handlers.messenger import AttachmentView, MessageView, RateLimited, ThreadRef, TicketCard
+from handlers.messenger import (
+    AttachmentView,
+    DirectMessage,
+    DirectPost,
+    MessageView,
+    RateLimited,
+    ThreadRef,
+    TicketCard,
+)
 from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
@@ -304,6 +318,58 @@ class SlackMessenger:
             unfurl_media=False,
         )
         logger.info("notice posted in %s", channel)
+
+    def send_direct(self, user_id: str, message: DirectMessage) -> DirectPost:
+        """Send a direct message, or find the one sent with the same key before a crash."""
+        opened = self._call(self.client.conversations_open, "user %s", user_id, users=user_id)
+        channel = str(opened["channel"]["id"])
+        ts = self._find_direct(channel, message.key)
+        if ts is None:
+            permalink = self._permalink(message.link) if message.link is not None else None
+            rendered = render_direct_message(message, permalink)
+            ts = self._post(channel, rendered, metadata=direct_metadata(message.key))
+            logger.info("user %s: direct message %s sent in %s", user_id, message.key, channel)
+        return DirectPost(chat_id=channel, post_id=ts)
+
+    def _find_direct(self, channel: str, key: str) -> str | None:
+        """Return the ts of a direct message sent with `key` before a crash, or None."""
+        try:
+            history = self._call(
+                self.client.conversations_history,
+                "channel %s",
+                channel,
+                **direct_history_arguments(channel),
+            )
+        except SlackApiError as error:
+            if error.response is None or error.response.status_code != 200:
+                raise
+            logger.warning(
+                "direct messages in %s not readable (%s); sending without the check",
+                channel,
+                _error_code(error),
+            )
+            return None
+        found = find_direct_post(history, key)
+        if found is not None:
+            logger.warning("direct message %s was already sent in %s as %s", key, channel, found)
+        return found
+
+    def _permalink(self, thread: ThreadRef) -> str | None:
+        """Return the link to a ticket's thread, or None when Slack gives none."""
+        try:
+            response = self._call(
+                self.client.chat_getPermalink,
+                "channel %s",
+                thread.chat_id,
+                channel=thread.chat_id,
+                message_ts=thread.thread_id,
+            )
+        except SlackApiError as error:
+            if error.response is None or error.response.status_code != 200:
+                raise
+            logger.warning("no permalink for thread %s: %s", thread.thread_id, _error_code(error))
+            return None
+        return str(response.get("permalink") or "") or None
 
     def _post_long(
         self,

@@ -31,7 +31,9 @@ from bot.slack.control_values import (
     read_control_value,
     ticket_number,
 )
+from bot.slack.held_replies import held_view
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, cut_text
+from handlers.collisions import held_reply_of
 from handlers.i18n import Translator
 from handlers.replies import send_reply
 from handlers.template_replies import fill_ticket_template
@@ -62,13 +64,15 @@ def reply_modal(
     t: Translator,
     *,
     templates: Mapping[str, Template] | None = None,
+    notice: str | None = None,
 ) -> Block:
     """Return the modal view in which an agent writes a reply to ticket `number`.
 
-    With `templates`, the view offers them in a menu above the message box.
+    With `templates`, the view offers them in a menu above the message box;
+    `notice` (such as who else is replying) stands at its top.
     """
     metadata = json.dumps({"ticket": number, "channel": channel})
-    return reply_view(metadata, number, t, templates or {})
+    return reply_view(metadata, number, t, templates or {}, notice=notice)
 
 
 def reply_view(
@@ -106,6 +110,8 @@ def reply_view(
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
+        # Slack then sends view_closed on Cancel, which clears the draft (reply_drafts.py).
+        "notify_on_close": True,
         "private_metadata": metadata,
         "title": plain(t.gettext("Reply to #{number}", number=number)[:TITLE_LIMIT]),
         "submit": plain(t.gettext("Send")),
@@ -218,11 +224,16 @@ def register_reply_modal(app: App, desk: SlackDesk) -> None:
         except FutureTimeoutError:
             ack(response_action="update", view=_sending_view(number, t))
             feedback = future.result()
-            client.views_update(view_id=view["id"], view=_outcome_view(number, feedback, text, t))
+            held = held_reply_of(feedback)
+            done = held_view(held, text, t) if held else _outcome_view(number, feedback, text, t)
+            client.views_update(view_id=view["id"], view=done)
             desk.after(feedback)
             return
 
-        if feedback.ok:
+        held = held_reply_of(feedback)
+        if held is not None:
+            ack(response_action="update", view=held_view(held, text, t))
+        elif feedback.ok:
             ack()
         else:
             ack(response_action="errors", errors={text_block: feedback.render(t)})

@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, Respond
 from bot.slack.answers import Answer, response_url_answer
 from bot.slack.blocks import Block, plain
 from bot.slack.context import SlackDesk
+from bot.slack.held_replies import held_buttons
 from bot.slack.undo import PendingReply
 from handlers.i18n import Translator
 from handlers.people import Actor
@@ -61,7 +62,7 @@ def send_held_reply(desk: SlackDesk, reply: PendingReply) -> None:
         logger.exception("ticket #%d: reply by %s not queued", reply.number, reply.actor.name)
         reply.answer(reply.translator.gettext("The reply could not be queued; write it again."))
         return
-    reply.answer(feedback.render(reply.translator))
+    reply.answer(feedback.render(reply.translator), held_buttons(feedback, reply.translator))
     desk.after(feedback)
 
 

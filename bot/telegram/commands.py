@@ -1,0 +1,189 @@
+"""Telegram's bot commands: the words of `/desk`, each its own command (`/claim`, `/reply`, ...).
+
+Inside a ticket's topic (or a reply to its card in a plain group) the
+ticket number may be left out. The words are parsed by handlers/commands.py
+and run by the same use cases as Slack's `/desk`.
+"""
+
+import logging
+
+from telegram import Message
+
+from bot.telegram.context import TelegramDesk
+from bot.telegram.drafts import hold_reply
+from bot.telegram.more_commands import ask_feedback, customer_text, stats_text
+from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.i18n import N_, Translator
+from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
+from handlers.people import Actor
+from handlers.queue import list_tickets, parse_queue_filter
+from handlers.template_replies import template_reply_text
+from handlers.ticket_actions import (
+    Feedback,
+    add_note,
+    claim_ticket,
+    refusal_for_stranger,
+    set_priority,
+    set_status,
+    unclaim_ticket,
+)
+
+logger = logging.getLogger(__name__)
+
+# The bot's commands with their descriptions, as setMyCommands registers them.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("reply", N_("Email the customer: /reply TEXT")),
+    ("note", N_("Internal comment: /note TEXT")),
+    ("claim", N_("Take the ticket")),
+    ("unclaim", N_("Release the ticket")),
+    ("status", N_("Set the status: open, on_hold, solved, closed")),
+    ("priority", N_("Set the priority: low, normal, high, urgent")),
+    ("customer", N_("The ticket's customer")),
+    ("ask", N_("Ask a department: /ask DEPARTMENT QUESTION")),
+    ("list", N_("Tickets, most urgent first: /list [mine|unassigned|STATUS]")),
+    ("stats", N_("The digest's numbers, now")),
+    ("help", N_("The list of commands")),
+)
+COMMAND_NAMES = frozenset(name for name, _ in COMMANDS)
+# Telegram sends /start when a person opens the bot's private chat; it is answered with the help.
+START = "start"
+# Answer to a command that needs a ticket number outside a ticket's topic.
+NOT_AVAILABLE = N_("/{name} needs a ticket number here, or use it in the ticket's topic.")
+
+
+def handle_command(desk: TelegramDesk, message: Message) -> None:
+    """Answer one bot command, in the chat and topic it was written in."""
+    t = desk.translator(message.from_user)
+    if _command_word(message.text or "") == START:
+        desk.reply_to(message, help_text(t, desk.rules.reply_marker))
+        return
+    thread_ticket = desk.ticket_of_message(message)
+    try:
+        parsed = parse_command(message.text or "", thread_ticket=thread_ticket)
+    except CommandSyntaxError as error:
+        desk.reply_to(message, t.gettext(error.message, **error.params))
+        return
+    if parsed.name == "help":
+        desk.reply_to(message, help_text(t, desk.rules.reply_marker))
+        return
+    actor = desk.actor(message.from_user)
+    if actor is None:
+        logger.info("/%s by a Telegram user who is not in rules.yaml", parsed.name)
+        desk.reply_to(message, refusal_for_stranger().render(t))
+        return
+    run_command(desk, actor, parsed, message, t)
+
+
+def run_command(
+    desk: TelegramDesk, actor: Actor, command: DeskCommand, message: Message, t: Translator
+) -> None:
+    """Run one parsed command as `actor` and answer with its outcome."""
+    number = command.ticket_number
+    if command.name == "list":
+        desk.reply_to(message, open_tickets_text(desk, command.argument, t, actor.name))
+        return
+    if command.name == "customer":
+        desk.reply_to(message, customer_text(desk.session_factory, actor, command, t))
+        return
+    if command.name == "stats":
+        text = stats_text(desk.session_factory, desk.rules, actor, command.argument, t)
+        desk.reply_to(message, text)
+        return
+    if number is None:
+        desk.reply_to(message, t.gettext(NOT_AVAILABLE, name=command.name))
+        return
+    if command.name == "ask":
+        feedback = ask_feedback(desk.session_factory, desk.rules, actor, command, number)
+        desk.reply_to(message, feedback.render(t))
+        desk.after(feedback)
+        return
+    if command.name == "reply":
+        reply(desk, actor, command, number, message, t)
+        return
+    feedback = run_ticket_action(desk, actor, command, number)
+    logger.info("ticket #%d: /%s by %s: %s", number, command.name, actor.name, feedback.message)
+    desk.reply_to(message, feedback.render(t))
+    desk.after(feedback)
+
+
+def reply(
+    desk: TelegramDesk,
+    actor: Actor,
+    command: DeskCommand,
+    number: int,
+    message: Message,
+    t: Translator,
+) -> None:
+    """Hold a typed reply, or a filled-in template, for the undo window."""
+    text = command.text or ""
+    if command.template is not None:
+        filled = template_reply_text(
+            desk.session_factory,
+            desk.rules,
+            actor,
+            number,
+            command.template,
+            support_address=desk.reply_settings.support_address,
+        )
+        if isinstance(filled, Feedback):
+            desk.reply_to(message, filled.render(t))
+            return
+        text = filled.body
+    hold_reply(desk, actor, message, number, text, t)
+
+
+def run_ticket_action(
+    desk: TelegramDesk, actor: Actor, command: DeskCommand, number: int
+) -> Feedback:
+    if command.name == "claim":
+        return claim_ticket(desk.session_factory, actor, number)
+    if command.name == "unclaim":
+        return unclaim_ticket(desk.session_factory, actor, number)
+    if command.name == "status":
+        return set_status(desk.session_factory, actor, number, command.status or "")
+    if command.name == "priority":
+        return set_priority(desk.session_factory, actor, number, command.priority or "", desk.rules)
+    # A note typed as /note is not in the other messengers yet, nor in this one as a note.
+    return add_note(desk.session_factory, actor, number, command.text or "")
+
+
+def open_tickets_text(
+    desk: TelegramDesk, argument: str | None, t: Translator, actor_name: str
+) -> str:
+    """List the tickets of the filter (open ones by default), in the queue's order."""
+    try:
+        queue_filter = parse_queue_filter(argument, actor_name)
+    except CommandSyntaxError as error:
+        return t.gettext(error.message, **error.params)
+    lines = []
+    with desk.session_factory() as session:
+        for ticket in list_tickets(session, queue_filter, order=desk.rules.queue_order):
+            lines.append(
+                t.gettext(
+                    "#{number} [{status} · {priority}] {subject}",
+                    number=ticket.number,
+                    status=t.gettext(STATUS_LABELS.get(ticket.status, ticket.status)),
+                    priority=t.gettext(PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
+                    subject=ticket.subject or t.gettext("(no subject)"),
+                )
+            )
+    return "\n".join(lines) or t.gettext("No tickets match.")
+
+
+def _command_word(text: str) -> str:
+    """Return a command's name without the slash and the @username: "/claim@bot" is "claim"."""
+    words = text.split(maxsplit=1)
+    return words[0].lstrip("/").split("@", 1)[0].lower() if words else ""
+
+
+def help_text(t: Translator, reply_marker: str) -> str:
+    """Return the bot's commands in the reader's language."""
+    lines = [f"/{name} — {t.gettext(description)}" for name, description in COMMANDS]
+    lines.append(
+        t.gettext(
+            "In a ticket's topic, a message is an internal comment; "
+            "start it with {marker} to send it to the customer.",
+            marker=reply_marker,
+        )
+    )
+    return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""Render cards, thread posts and button data for Telegram (HTML parse mode, inline keyboards).
+
+The card's facts and a thread post's heading use the same catalogue messages
+as Slack's, so both messengers word a ticket alike. Button data is compact
+("c:42", "s:42:solved") so that it stays within Telegram's 64 bytes.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.slack.blocks import PRIORITIES, SETTABLE_STATUSES, message_heading
+from bot.telegram.texts import (
+    CALLBACK_DATA_LIMIT,
+    MESSAGE_LIMIT,
+    TOPIC_NAME_LIMIT,
+    cut_text,
+    escape,
+    split_text,
+    utf16_length,
+)
+from handlers.i18n import Translator
+from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
+from handlers.messenger import MessageView, TicketCard
+
+# How much of the first email the card shows; the whole text follows in the topic.
+CARD_PREVIEW_LIMIT = 1500
+# Room kept in each part of a long post for its heading and the part counter.
+HEADING_ROOM = 300
+
+CLAIM = "c"
+STATUS = "s"
+PRIORITY = "p"
+CUSTOMER = "u"
+BACK = "k"
+SEND_DRAFT = "send"
+UNDO_DRAFT = "undo"
+ACTIONS = frozenset({CLAIM, STATUS, PRIORITY, CUSTOMER, BACK})
+DRAFT_ACTIONS = frozenset({SEND_DRAFT, UNDO_DRAFT})
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """What a button's data says: the action, the ticket and the chosen value, if any."""
+
+    action: str
+    number: int
+    value: str | None = None
+
+
+def button_data(action: str, number: int, value: str | None = None) -> str:
+    """Return the compact data of a button; it never exceeds Telegram's 64 bytes."""
+    data = f"{action}:{number}" if value is None else f"{action}:{number}:{value}"
+    if len(data.encode()) > CALLBACK_DATA_LIMIT:
+        raise ValueError(f"button data {data!r} is longer than {CALLBACK_DATA_LIMIT} bytes")
+    return data
+
+
+def draft_data(action: str, number: int, draft_id: int) -> str:
+    """Return the data of a held reply's Send now or Undo button ("send:42:draft-7")."""
+    return button_data(action, number, f"draft-{draft_id}")
+
+
+def read_button(data: str | None) -> ButtonPress | None:
+    """Read a button's data; return None for data threaddesk did not write."""
+    parts = (data or "").split(":")
+    if len(parts) not in (2, 3) or not parts[1].isdigit() or len(parts[1]) > 12:
+        return None
+    action = parts[0]
+    value = parts[2] if len(parts) == 3 else None
+    if action in DRAFT_ACTIONS:
+        if value is None or not value.startswith("draft-") or not value[6:].isdigit():
+            return None
+    elif action not in ACTIONS or not _is_choice(value):
+        return None
+    return ButtonPress(action, int(parts[1]), value)
+
+
+def _is_choice(value: str | None) -> bool:
+    return value is None or value in (*SETTABLE_STATUSES, *PRIORITIES)
+
+
+def draft_id(press: ButtonPress) -> int:
+    """Return the id of the held reply a Send now or Undo button names."""
+    assert press.value is not None
+    return int(press.value.removeprefix("draft-"))
+
+
+def topic_name(card: TicketCard, t: Translator) -> str:
+    """Return the forum topic's name, `#N subject`, within Telegram's 128 characters."""
+    subject = card.subject or t.gettext("(no subject)")
+    name = t.gettext("#{number} {subject}", number=card.number, subject=subject)
+    return cut_text(" ".join(name.split()), TOPIC_NAME_LIMIT)[0]
+
+
+def card_text(card: TicketCard, t: Translator, preview_limit: int = CARD_PREVIEW_LIMIT) -> str:
+    """Return the card's HTML: title, facts, and the start of the first email."""
+    title = t.gettext(
+        "#{number} {subject}", number=card.number, subject=card.subject or t.gettext("(no subject)")
+    )
+    lines = [f"<b>{escape(cut_text(title, 300)[0])}</b>"]
+    if card.linked_ticket_number is not None:
+        lines.append(
+            escape(t.gettext("Follows closed ticket #{number}", number=card.linked_ticket_number))
+        )
+    lines.extend(escape(fact) for fact in card_facts(card, t))
+    if card.first_message is not None:
+        preview, is_cut = cut_text(card.first_message.visible_text.strip(), preview_limit)
+        lines.append("")
+        lines.append(escape(preview or t.gettext("(no text)")))
+        if is_cut:
+            lines.append(f"<i>{escape(t.gettext('The whole text follows in the thread.'))}</i>")
+        lines.extend(escape(line) for line in attachment_lines(card.first_message, t))
+    return "\n".join(lines)
+
+
+def is_preview_cut(card: TicketCard, preview_limit: int = CARD_PREVIEW_LIMIT) -> bool:
+    """Return True when the card shows only the start of the first email's text."""
+    if card.first_message is None:
+        return False
+    return cut_text(card.first_message.visible_text.strip(), preview_limit)[1]
+
+
+def card_facts(card: TicketCard, t: Translator) -> list[str]:
+    customer = _person(card.customer_name, card.customer_address)
+    facts = [
+        t.gettext("Customer: {customer}", customer=customer),
+        t.gettext("Status: {status}", status=_label(STATUS_LABELS, card.status, t)),
+        t.gettext("Priority: {priority}", priority=_label(PRIORITY_LABELS, card.priority, t)),
+        t.gettext("Owner: {name}", name=card.assignee or "—"),
+        t.gettext("Received: {time}", time=t.datetime(card.created_at)),
+    ]
+    if card.tags:
+        facts.append(t.gettext("Tags: {tags}", tags=", ".join(card.tags)))
+    return [cut_text(fact, 500)[0] for fact in facts]
+
+
+def card_keyboard(number: int, t: Translator) -> InlineKeyboardMarkup:
+    """Return the card's buttons: Claim, Status, Priority, Customer."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(t.gettext("Claim"), callback_data=button_data(CLAIM, number))],
+            [
+                InlineKeyboardButton(
+                    t.gettext("Status"), callback_data=button_data(STATUS, number)
+                ),
+                InlineKeyboardButton(
+                    t.gettext("Priority"), callback_data=button_data(PRIORITY, number)
+                ),
+                InlineKeyboardButton(
+                    t.gettext("Customer"), callback_data=button_data(CUSTOMER, number)
+                ),
+            ],
+        ]
+    )
+
+
+def choice_keyboard(action: str, number: int, t: Translator) -> InlineKeyboardMarkup:
+    """Return the status or priority choices that replace the card's buttons, with a way back."""
+    values, labels = (
+        (SETTABLE_STATUSES, STATUS_LABELS) if action == STATUS else (PRIORITIES, PRIORITY_LABELS)
+    )
+    buttons = [
+        InlineKeyboardButton(
+            _label(labels, value, t), callback_data=button_data(action, number, value)
+        )
+        for value in values
+    ]
+    rows = [buttons[index : index + 3] for index in range(0, len(buttons), 3)]
+    rows.append([InlineKeyboardButton("←", callback_data=button_data(BACK, number))])
+    return InlineKeyboardMarkup(rows)
+
+
+def draft_keyboard(number: int, draft: int, t: Translator) -> InlineKeyboardMarkup:
+    """Return the Undo and Send now buttons of a reply held for its undo window."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t.gettext("Undo"), callback_data=draft_data(UNDO_DRAFT, number, draft)
+                ),
+                InlineKeyboardButton(
+                    t.gettext("Send now"), callback_data=draft_data(SEND_DRAFT, number, draft)
+                ),
+            ]
+        ]
+    )
+
+
+def post_parts(message: MessageView, t: Translator) -> list[str]:
+    """Return a thread post's HTML parts, each within Telegram's 4,096 characters."""
+    heading = message_heading(message, t)
+    text = message.visible_text.strip("\n")
+    if not text.strip():
+        text = t.gettext("(no text)")
+    extra = attachment_lines(message, t) + ["⚠ " + note for note in message.notes]
+    if extra:
+        text = text + "\n\n" + "\n".join(extra)
+    pieces = split_text(text, MESSAGE_LIMIT - HEADING_ROOM)
+    count = len(pieces)
+    parts = []
+    for index, piece in enumerate(pieces):
+        title = heading if count == 1 else f"{heading} ({index + 1}/{count})"
+        title = cut_text(title, HEADING_ROOM - 20)[0]
+        parts.append(f"<b>{escape(title)}</b>\n{escape(piece)}")
+    return parts
+
+
+def notice_parts(text: str) -> list[str]:
+    """Return a notice's escaped parts, each within Telegram's limit."""
+    return [escape(piece) for piece in split_text(text or " ", MESSAGE_LIMIT)]
+
+
+def attachment_lines(message: MessageView, t: Translator) -> list[str]:
+    lines = []
+    for attachment in message.attachments:
+        line = t.gettext(
+            "Attachment: {filename} ({size})",
+            filename=cut_text(attachment.filename, 200)[0],
+            size=t.size(attachment.size),
+        )
+        if not attachment.is_stored:
+            line += " " + t.gettext("(not stored)")
+        lines.append("📎 " + line)
+    return lines
+
+
+def fits(text: str) -> bool:
+    return utf16_length(text) <= MESSAGE_LIMIT
+
+
+def _person(name: str, address: str) -> str:
+    if name and address:
+        return f"{name} <{address}>"
+    return name or address or "—"
+
+
+def _label(labels: Mapping[str, str], value: str, t: Translator) -> str:
+    return t.gettext(labels.get(value, value))

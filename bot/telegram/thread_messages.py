@@ -1,0 +1,119 @@
+"""Messages in a ticket's topic (or replies to its card), and colleagues' answers in private.
+
+Telegram delivers an update again when the bot did not confirm it before a
+restart. Each message is recorded in `processed_events` before its action
+runs, so a redelivery does nothing; when the action fails, the record is
+removed, so the next delivery tries again.
+"""
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from telegram import Message
+from telegram.constants import ChatType
+
+from bot.slack.thread_messages import strip_reply_marker
+from bot.telegram.context import TelegramDesk
+from bot.telegram.drafts import hold_reply
+from handlers.questions import ANSWER_RELAYED, NOT_A_REPLY, relay_answer
+from handlers.ticket_actions import Feedback, add_note, refusal_for_stranger
+from store.models import ProcessedEvent
+
+logger = logging.getLogger(__name__)
+
+MESSENGER = "telegram"
+
+
+def handle_thread_message(desk: TelegramDesk, message: Message) -> None:
+    """Take a person's message in a ticket's thread, or in private, once whatever is redelivered."""
+    if message.from_user is None or message.from_user.is_bot or not message.text:
+        return
+    if message.chat.type == ChatType.PRIVATE:
+        take_once(desk, message, lambda: handle_private_message(desk, message))
+        return
+    number = desk.ticket_of_message(message)
+    if number is not None:
+        take_once(desk, message, lambda: take_message(desk, number, message))
+
+
+def take_once(desk: TelegramDesk, message: Message, work: Callable[[], None]) -> None:
+    """Run `work` unless this message was taken before; forget it again when `work` fails."""
+    event_id = f"{message.chat_id}:{message.message_id}"
+    if not record_event(desk, event_id):
+        logger.info("telegram: message %s seen before, ignored", event_id)
+        return
+    try:
+        work()
+    except Exception:
+        forget_event(desk, event_id)
+        raise
+
+
+def take_message(desk: TelegramDesk, number: int, message: Message) -> None:
+    """Store the message as an internal comment, or hold it as a reply when it has the marker."""
+    t = desk.translator(message.from_user)
+    actor = desk.actor(message.from_user)
+    if actor is None:
+        logger.info("ticket #%d: message by a Telegram user not in rules.yaml", number)
+        desk.reply_to(message, refusal_for_stranger().render(t))
+        return
+    text = message.text or ""
+    reply_text = strip_reply_marker(text, desk.rules.reply_marker)
+    if reply_text is not None:
+        hold_reply(desk, actor, message, number, reply_text, t)
+        return
+    feedback = add_note(desk.session_factory, actor, number, text, origin=MESSENGER)
+    logger.info("ticket #%d: topic message by %s: %s", number, actor.name, feedback.message)
+    if not feedback.ok:
+        desk.reply_to(message, feedback.render(t))
+    desk.after(feedback)
+
+
+def handle_private_message(desk: TelegramDesk, message: Message) -> None:
+    """Relay a colleague's reply to a question's direct message into the ticket's thread.
+
+    A message that quotes no question is answered with a question about
+    which ticket it concerns.
+    """
+    t = desk.translator(message.from_user)
+    replied = message.reply_to_message
+    relayed = None
+    if replied is not None:
+        relayed = relay_answer(
+            desk.session_factory,
+            desk.rules,
+            MESSENGER,
+            str(message.chat_id),
+            str(replied.message_id),
+            message.text or "",
+        )
+    if relayed is None:
+        logger.info(
+            "telegram: private message in chat %s replies to no question; asking which ticket",
+            message.chat_id,
+        )
+        desk.reply_to(message, t.gettext(NOT_A_REPLY))
+        return
+    desk.reply_to(message, t.gettext(ANSWER_RELAYED, number=relayed.ticket_number))
+    desk.after(Feedback(ANSWER_RELAYED, {"number": relayed.ticket_number}))
+
+
+def record_event(desk: TelegramDesk, event_id: str) -> bool:
+    """Record a message id; return False when it was recorded before."""
+    try:
+        with desk.session_factory.begin() as session:
+            session.add(ProcessedEvent(messenger=MESSENGER, event_id=event_id))
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_event(desk: TelegramDesk, event_id: str) -> None:
+    with desk.session_factory.begin() as session:
+        session.execute(
+            delete(ProcessedEvent).where(
+                ProcessedEvent.messenger == MESSENGER, ProcessedEvent.event_id == event_id
+            )
+        )

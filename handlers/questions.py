@@ -1,0 +1,456 @@
+"""Questions to colleagues in other departments: ask, deliver by direct message, relay, remind.
+
+`/desk ask DEPARTMENT N QUESTION` stores the question, shows it in the
+ticket's thread as an internal comment, and queues one outbox item per
+member of the department. Delivering an item sends the member a direct
+message with the ticket's summary, the question and a link to the thread,
+and records where that message landed (`question_deliveries`). A reply to
+that message is relayed into the ticket's thread as an internal comment;
+it never reaches the customer. The first answer marks the question
+answered; until then the card shows that the ticket waits for the
+department. `remind_unanswered_questions` is the scheduler's job that
+reminds the members once, after `reminders.question_after`.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
+
+from handlers.commands import USAGE, DeskCommand
+from handlers.config import Person, Rules
+from handlers.i18n import N_, Translator
+from handlers.messenger import DirectMessage, Messenger, ThreadRef
+from handlers.notifications import enqueue_card_update, enqueue_follow_up
+from handlers.people import DEPARTMENT_ROLE, Actor, Directory
+from handlers.ticket_actions import Feedback, store_internal_message
+from store.models import (
+    ChatThread,
+    Customer,
+    Direction,
+    Message,
+    MessageKind,
+    OutboxItem,
+    Question,
+    Ticket,
+    TicketStatus,
+)
+from store.questions import (
+    add_delivery,
+    add_question,
+    find_delivery,
+    latest_delivery,
+    mark_answered,
+    questions_due_for_reminder,
+    take_reminder,
+    unanswered_departments,
+)
+from store.tickets import find_ticket_by_number, record_event
+from store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+# The outbox kind of one question's direct message to one department member.
+ASK_MEMBER = "ask_member"
+# The direct message shows this much of the customer's latest text.
+LATEST_TEXT_LIMIT = 600
+
+NOT_A_REPLY = N_(
+    "Which ticket is this about? I pass on answers to questions about tickets: reply in the "
+    "thread of the question's message, and your answer goes to the support team."
+)
+ANSWER_RELAYED = N_("Thank you. Your answer was added to ticket #{number} for the support team.")
+
+
+@dataclass(frozen=True)
+class RelayedAnswer:
+    """An answer that was added to its ticket's thread; `first` when it answered the question."""
+
+    ticket_number: int
+    department: str
+    person: str
+    first: bool
+
+
+def ask_department(
+    session_factory: sessionmaker[Session],
+    rules: Rules,
+    actor: Actor,
+    number: int,
+    department: str,
+    question: str,
+    origin: str | None = None,
+    now: datetime | None = None,
+) -> Feedback:
+    """Ask `department` about ticket `number`: a comment in its thread, a DM to each member.
+
+    `origin` names the messenger that already shows the question in the
+    thread, as for `add_note`.
+    """
+    refusal = _refusal(actor, rules, department, question)
+    if refusal is not None:
+        return refusal
+    name = _department_name(rules, department) or department
+    members = rules.departments[name].members
+    asked_at = now or utcnow()
+    channel_text = Translator(rules.locale, rules.timezone)
+
+    with session_factory.begin() as session:
+        ticket = find_ticket_by_number(session, number)
+        if ticket is None:
+            return Feedback(N_("Ticket #{number} not found."), {"number": number}, ok=False)
+        stored = add_question(session, ticket, name, actor.name, question.strip(), asked_at)
+        comment = channel_text.gettext(
+            N_("Question to {department}: {question}"), department=name, question=stored.text
+        )
+        note = store_internal_message(session, ticket, actor, comment)
+        enqueue_follow_up(session, ticket, note, skip_messenger=origin)
+        record_event(
+            session, ticket, actor.name, "question_asked", question_id=stored.id, department=name
+        )
+        _enqueue_direct_messages(session, ticket, stored, members, reminder=False)
+        enqueue_card_update(session, ticket)
+
+    logger.info("ticket #%d: %s asked %s (%d members)", number, actor.name, name, len(members))
+    return Feedback(
+        N_("Your question went to {department} ({names}); their answer will come into the thread."),
+        {"department": name, "names": ", ".join(member.name for member in members)},
+    )
+
+
+def ask_at_console(
+    session_factory: sessionmaker[Session],
+    current_rules: Callable[[], Rules] | None,
+    actor: Actor,
+    command: DeskCommand,
+) -> Feedback:
+    """Run the console's `ask DEPARTMENT N QUESTION` with the rules in force."""
+    if current_rules is None or command.ticket_number is None:
+        return Feedback(N_("Questions to departments are not available here."), ok=False)
+    return ask_department(
+        session_factory,
+        current_rules(),
+        actor,
+        command.ticket_number,
+        command.department or "",
+        command.text or "",
+    )
+
+
+def _refusal(actor: Actor, rules: Rules, department: str, question: str) -> Feedback | None:
+    if not actor.works_tickets:
+        return Feedback(
+            N_(
+                "Only support agents can do this; colleagues from {department} can read "
+                "and comment."
+            ),
+            {"department": actor.department or "-"},
+            ok=False,
+        )
+    if not question.strip():
+        return Feedback(N_("The question is empty: {usage}"), {"usage": USAGE["ask"]}, ok=False)
+    name = _department_name(rules, department)
+    if name is None:
+        return Feedback(
+            N_("There is no department {department} in rules.yaml. Departments: {names}."),
+            {"department": department, "names": ", ".join(sorted(rules.departments)) or "-"},
+            ok=False,
+        )
+    if not rules.departments[name].members:
+        return Feedback(
+            N_("Department {department} has no members in rules.yaml."),
+            {"department": name},
+            ok=False,
+        )
+    return None
+
+
+def _department_name(rules: Rules, department: str) -> str | None:
+    """Return the rules.yaml name of `department`, matched without regard to case."""
+    wanted = department.strip().casefold()
+    return next((name for name in rules.departments if name.casefold() == wanted), None)
+
+
+def _enqueue_direct_messages(
+    session: Session,
+    ticket: Ticket,
+    question: Question,
+    members: Sequence[Person],
+    reminder: bool,
+) -> None:
+    """Queue one direct message per member, each delivered (and retried) on its own."""
+    for member in members:
+        session.add(
+            OutboxItem(
+                kind=ASK_MEMBER,
+                ticket_id=ticket.id,
+                payload={"question_id": question.id, "person": member.name, "reminder": reminder},
+            )
+        )
+
+
+def deliver_question(
+    session: Session,
+    item: OutboxItem,
+    messenger: Messenger,
+    translator: Translator,
+    directory: Directory | None,
+) -> bool:
+    """Send one member the question of `item` in `messenger`, and record where it landed.
+
+    Return False when the ticket's thread is not posted in this messenger
+    yet, so the direct message waits to link to it. A member who is not on
+    this messenger is skipped.
+    """
+    question = session.get(Question, item.payload.get("question_id"))
+    if question is None:
+        return True
+    person = str(item.payload.get("person", ""))
+    user_id = _user_id(directory, person, messenger.name)
+    if user_id is None:
+        return True
+    ticket = _load_ticket(session, question.ticket_id)
+    thread = _find_thread(session, ticket, messenger.name)
+    if thread is None and _will_have_thread(ticket):
+        return False
+
+    reader = _reader(directory, person, translator)
+    message = DirectMessage(
+        key=f"question-{question.id}-item-{item.id}",
+        text=question_text(ticket, question, reader, bool(item.payload.get("reminder"))),
+        link=thread,
+        link_label=reader.gettext(N_("Open the ticket's thread")),
+    )
+    posted = messenger.send_direct(user_id, message)
+    if find_delivery(session, messenger.name, posted.chat_id, posted.post_id) is None:
+        add_delivery(session, question, person, messenger.name, posted.chat_id, posted.post_id)
+    logger.info(
+        "ticket #%d: question %d sent to %s in %s",
+        ticket.number,
+        question.id,
+        person,
+        messenger.name,
+    )
+    return True
+
+
+def _user_id(directory: Directory | None, person: str, messenger: str) -> str | None:
+    if messenger == "console":
+        return person
+    return directory.messenger_id(person, messenger) if directory is not None else None
+
+
+def _reader(directory: Directory | None, person: str, translator: Translator) -> Translator:
+    """Return a translator in the person's own language, else the channel's."""
+    found = directory.person(person) if directory is not None else None
+    if found is not None and found.locale:
+        return Translator(found.locale, translator.timezone.key)
+    return translator
+
+
+def _load_ticket(session: Session, ticket_id: int) -> Ticket:
+    return session.scalars(
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .options(
+            selectinload(Ticket.messages),
+            selectinload(Ticket.customer).selectinload(Customer.addresses),
+        )
+    ).one()
+
+
+def _find_thread(session: Session, ticket: Ticket, messenger: str) -> ThreadRef | None:
+    row = session.scalars(
+        select(ChatThread).where(
+            ChatThread.ticket_id == ticket.id, ChatThread.messenger == messenger
+        )
+    ).first()
+    if row is None:
+        return None
+    return ThreadRef(messenger=row.messenger, chat_id=row.chat_id, thread_id=row.thread_id)
+
+
+def _will_have_thread(ticket: Ticket) -> bool:
+    """Return True unless the ticket gets no card: taken in silently, or held as spam."""
+    return not ticket.is_silent and ticket.status != TicketStatus.SPAM
+
+
+def question_text(ticket: Ticket, question: Question, t: Translator, reminder: bool) -> str:
+    """Word the direct message: the question, the ticket's summary and how to answer."""
+    if reminder:
+        opening = N_(
+            "Reminder: {asker} is still waiting for an answer from {department} "
+            "about ticket #{number}:"
+        )
+    else:
+        opening = N_("{asker} asks {department} about ticket #{number}:")
+    lines = [
+        t.gettext(
+            opening, asker=question.asked_by, department=question.department, number=ticket.number
+        ),
+        question.text,
+        "",
+        t.gettext(
+            "#{number} {subject}",
+            number=ticket.number,
+            subject=ticket.subject or t.gettext("(no subject)"),
+        ),
+        t.gettext("Customer: {customer}", customer=_customer(ticket)),
+        t.gettext("The customer's latest message:"),
+        cut_words(latest_customer_text(ticket), LATEST_TEXT_LIMIT) or t.gettext("(no text)"),
+        "",
+        t.gettext(
+            "Answer by replying in this message's thread. Your answer goes to the support team "
+            "in the ticket's thread, never to the customer."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _customer(ticket: Ticket) -> str:
+    name = ticket.customer.name
+    address = ticket.customer.addresses[0].address if ticket.customer.addresses else ""
+    if name and address:
+        return f"{name} <{address}>"
+    return name or address or "-"
+
+
+def latest_customer_text(ticket: Ticket) -> str:
+    """Return the visible text of the customer's latest email, else of the first message."""
+    from_customer = [
+        message
+        for message in ticket.messages
+        if message.direction == Direction.INBOUND and message.kind == MessageKind.CUSTOMER
+    ]
+    chosen: Message | None = from_customer[-1] if from_customer else None
+    if chosen is None and ticket.messages:
+        chosen = ticket.messages[0]
+    return chosen.visible_text.strip() if chosen is not None else ""
+
+
+def cut_words(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters at a word boundary, marking the cut with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def relay_answer(
+    session_factory: sessionmaker[Session],
+    rules: Rules,
+    messenger: str,
+    chat_id: str,
+    post_id: str,
+    text: str,
+    now: datetime | None = None,
+) -> RelayedAnswer | None:
+    """Add a reply to the direct message `post_id` to its ticket's thread as a comment.
+
+    Return None when `post_id` did not carry a question, or `text` is empty.
+    """
+    if not text.strip():
+        return None
+    answered_at = now or utcnow()
+    channel_text = Translator(rules.locale, rules.timezone)
+    with session_factory.begin() as session:
+        delivery = find_delivery(session, messenger, chat_id, post_id)
+        if delivery is None:
+            return None
+        question = session.get(Question, delivery.question_id)
+        ticket = session.get(Ticket, question.ticket_id) if question is not None else None
+        if question is None or ticket is None:
+            return None
+        member = Actor(delivery.person, DEPARTMENT_ROLE, department=question.department)
+        comment = channel_text.gettext(
+            N_("{name} ({department}) answered: {answer}"),
+            name=member.name,
+            department=question.department,
+            answer=text.strip(),
+        )
+        note = store_internal_message(session, ticket, member, comment)
+        enqueue_follow_up(session, ticket, note)
+        first = mark_answered(session, question, member.name, answered_at)
+        record_event(
+            session,
+            ticket,
+            member.name,
+            "question_answered",
+            question_id=question.id,
+            department=question.department,
+            message_row_id=note.id,
+        )
+        if first:
+            enqueue_card_update(session, ticket)
+        relayed = RelayedAnswer(ticket.number, question.department, member.name, first)
+
+    logger.info(
+        "ticket #%d: %s answered for %s", relayed.ticket_number, relayed.person, relayed.department
+    )
+    return relayed
+
+
+def last_question_post(
+    session_factory: sessionmaker[Session], messenger: str, chat_id: str
+) -> str | None:
+    """Return the id of the latest question's direct message in `chat_id`, or None."""
+    with session_factory() as session:
+        delivery = latest_delivery(session, messenger, chat_id)
+        return delivery.post_id if delivery is not None else None
+
+
+def waiting_departments(ticket: Ticket) -> tuple[str, ...]:
+    """Return the departments the ticket waits for, read in the ticket's own session."""
+    session = object_session(ticket)
+    if session is None or ticket.id is None:
+        return ()
+    return unanswered_departments(session, ticket.id)
+
+
+def remind_unanswered_questions(
+    session_factory: sessionmaker[Session], rules: Rules, now: datetime
+) -> int:
+    """Remind the members of each department of questions unanswered for too long, once.
+
+    The scheduler runs this job. `reminders.question_after` in rules.yaml
+    sets how long a question may wait, and None turns reminders off. Each
+    question is taken by one conditional UPDATE, so with several workers
+    running the job each question is reminded once. Return how many were.
+    """
+    after = rules.reminders.question_after
+    if after is None:
+        return 0
+    asked_before = now - after
+    with session_factory() as session:
+        due = questions_due_for_reminder(session, asked_before)
+
+    reminded = 0
+    for question_id in due:
+        with session_factory.begin() as session:
+            if not take_reminder(session, question_id, asked_before, now):
+                continue
+            question = session.get(Question, question_id)
+            ticket = session.get(Ticket, question.ticket_id) if question is not None else None
+            if question is None or ticket is None:
+                continue
+            name = _department_name(rules, question.department)
+            members = rules.departments[name].members if name is not None else []
+            _enqueue_direct_messages(session, ticket, question, members, reminder=True)
+            record_event(
+                session,
+                ticket,
+                "system",
+                "question_reminded",
+                question_id=question.id,
+                department=question.department,
+            )
+            reminded += 1
+    if reminded:
+        logger.info("questions: %d unanswered questions reminded", reminded)
+    return reminded

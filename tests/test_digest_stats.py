@@ -1,0 +1,117 @@
+"""The digest's numbers, on SQLite and PostgreSQL, for a desk whose answers are known."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.stats import DigestStats, DurationSummary, Period, collect_stats
+from tests import digest_fixture as fx
+
+
+@pytest.fixture
+def stats(session_factory: sessionmaker[Session]) -> DigestStats:
+    fx.build_desk(session_factory)
+    with session_factory() as session:
+        return collect_stats(
+            session, Period(fx.DAY, fx.DAY + timedelta(days=1), fx.TIMEZONE), fx.AGENTS, fx.NOW
+        )
+
+
+def test_a_day_across_the_clock_change_is_23_hours() -> None:
+    period = Period(fx.DAY, fx.DAY + timedelta(days=1), fx.TIMEZONE)
+    assert period.start == datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
+    assert period.end == datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+    assert period.previous() == Period(date(2026, 3, 28), fx.DAY, fx.TIMEZONE)
+
+
+def test_counts(stats: DigestStats) -> None:
+    assert stats.received == fx.RECEIVED
+    assert stats.solved == fx.SOLVED
+    assert stats.spam == fx.SPAM
+    assert stats.auto_replies == fx.AUTO_REPLIES
+
+
+def test_backlog_is_the_state_at_the_periods_end(stats: DigestStats) -> None:
+    assert stats.backlog == fx.BACKLOG
+    assert stats.backlog_total == 4
+
+
+def test_team_times(stats: DigestStats) -> None:
+    assert stats.first_response == DurationSummary(*fx.TEAM_FIRST_RESPONSE)
+    assert stats.resolution == DurationSummary(*fx.TEAM_RESOLUTION)
+
+
+def test_agent_times_and_replies_with_an_agent_who_sent_none(stats: DigestStats) -> None:
+    agents = {agent.name: agent for agent in stats.agents}
+    assert [agent.name for agent in stats.agents] == fx.AGENTS
+    assert {name: agent.replies for name, agent in agents.items()} == fx.REPLIES
+    assert agents["Anna"].first_response == DurationSummary(*fx.ANNA_FIRST_RESPONSE)
+    assert agents["Boris"].first_response == DurationSummary(*fx.BORIS_FIRST_RESPONSE)
+    # The ticket reopened twice counts once, from creation to its last solve.
+    assert agents["Anna"].resolution == DurationSummary(*fx.ANNA_RESOLUTION)
+    assert agents["Boris"].resolution == DurationSummary(*fx.BORIS_RESOLUTION)
+    assert agents["Vera"].first_response == DurationSummary()
+    assert agents["Vera"].resolution == DurationSummary()
+
+
+def test_tags_and_topics_against_the_day_before(stats: DigestStats) -> None:
+    assert [(t.name, t.count, t.previous) for t in stats.tags] == fx.TAGS
+    assert [(t.name, t.count, t.previous) for t in stats.topics] == fx.TOPICS
+    assert stats.tags[0].change == 1
+
+
+def test_load_by_local_hour_across_the_clock_change(stats: DigestStats) -> None:
+    sunday = {hour: count for hour, count in enumerate(stats.load[6]) if count}
+    assert sunday == fx.LOAD_SUNDAY
+    assert sum(map(sum, stats.load)) == sum(fx.LOAD_SUNDAY.values())
+
+
+def test_sla_questions(stats: DigestStats) -> None:
+    assert stats.first_response_breaches == fx.FIRST_RESPONSE_BREACHES
+    assert stats.resolution_breaches == fx.RESOLUTION_BREACHES
+    assert stats.unanswered_questions == fx.UNANSWERED
+    assert stats.unanswered_total == 2
+
+
+def test_breaches_not_yet_due_at_now_are_not_counted(
+    session_factory: sessionmaker[Session],
+) -> None:
+    fx.build_desk(session_factory)
+    period = Period(fx.DAY, fx.DAY + timedelta(days=1), fx.TIMEZONE)
+    with session_factory() as session:
+        early = collect_stats(session, period, fx.AGENTS, fx.at(29, 10, 0))
+    # By 10:00 UTC only T1's first response (due 01:00) is late; no resolution was due yet
+    # except T1's, which was on time.
+    assert early.first_response_breaches == 1
+    assert early.resolution_breaches == 0
+
+
+def test_an_empty_period(session_factory: sessionmaker[Session]) -> None:
+    fx.build_desk(session_factory)
+    period = Period(date(2026, 1, 1), date(2026, 1, 2), fx.TIMEZONE)
+    with session_factory() as session:
+        empty = collect_stats(session, period, fx.AGENTS, fx.NOW)
+    assert (empty.received, empty.solved, empty.spam, empty.auto_replies) == (0, 0, 0, 0)
+    assert empty.backlog == {}
+    assert empty.first_response == DurationSummary()
+    assert empty.resolution == DurationSummary()
+    assert [(a.name, a.replies, a.first_response) for a in empty.agents] == [
+        (name, 0, DurationSummary()) for name in fx.AGENTS
+    ]
+    assert empty.tags == [] and empty.topics == []
+    assert sum(map(sum, empty.load)) == 0
+    assert (empty.first_response_breaches, empty.resolution_breaches) == (0, 0)
+    assert empty.unanswered_questions == {}
+
+
+def test_a_week_adds_the_day_before(session_factory: sessionmaker[Session]) -> None:
+    fx.build_desk(session_factory)
+    period = Period(date(2026, 3, 23), date(2026, 3, 30), fx.TIMEZONE)
+    with session_factory() as session:
+        week = collect_stats(session, period, fx.AGENTS, fx.NOW)
+    # T3 and T8 were received on Saturday; T3's first response then too.
+    assert week.received == fx.RECEIVED + 2
+    assert week.first_response.count == 5
+    saturday = {hour: count for hour, count in enumerate(week.load[5]) if count}
+    assert saturday == {9: 1, 11: 1, 23: 1}
