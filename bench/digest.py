@@ -38,8 +38,8 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from machine import machine_line, postgres_version
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session
 
 from store.db import make_engine, make_session_factory, upgrade
 from store.stats import DigestStats, Period, collect_stats, local_midnight
@@ -322,22 +322,6 @@ def postgres_schema(url: str) -> Iterator[Engine]:
         admin.dispose()
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def session_version(engine: Engine) -> str:
-    with Session(engine) as session:
-        return str(session.execute(text("SHOW server_version")).scalar_one())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -355,7 +339,7 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
     arguments = parser.parse_args()
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")
+    print(machine_line())
     print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
     if not arguments.no_sqlite:
         with tempfile.TemporaryDirectory() as workdir:
@@ -364,7 +348,7 @@ def main() -> None:
             engine.dispose()
     if not arguments.no_postgres:
         with postgres_schema(arguments.postgres) as engine:
-            print(f"PostgreSQL {session_version(engine)}")
+            print(f"PostgreSQL {postgres_version(engine)}")
             measure(engine, "PostgreSQL", arguments.tickets, arguments.messages)
 
 

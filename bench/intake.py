@@ -35,6 +35,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+from machine import machine_line, postgres_version
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -181,22 +182,6 @@ def postgres_engine(url: str) -> Iterator[Engine]:
         admin.dispose()
 
 
-def cpu_model() -> str:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
-def postgres_version(engine: Engine) -> str:
-    with engine.connect() as connection:
-        return str(connection.execute(text("SHOW server_version")).scalar_one())
-
-
 def print_rate(label: str, rate: Rate, bare: Rate) -> None:
     print(
         f"{label:<48}{rate.wall:8.0f} messages/s  ({rate.wall / bare.wall:.2f} of bare parse;"
@@ -244,7 +229,7 @@ def main() -> None:
     parser.add_argument("--large-mib", type=int, default=30, help="size of the large message")
     arguments = parser.parse_args()
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")
+    print(machine_line())
     print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}", end="")
     if arguments.no_postgres:
         print()

@@ -22,7 +22,6 @@ rules shows how the time grows with the number of rules.
 """
 
 import argparse
-import os
 import platform
 import random
 import statistics
@@ -36,6 +35,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
+
+from machine import machine_line
 
 from handlers.business_hours import is_open
 from handlers.config import Rules
@@ -412,17 +413,6 @@ def print_timing(label: str, timing: Timing) -> None:
     )
 
 
-def cpu_model() -> str:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -439,7 +429,7 @@ def main() -> None:
     if (arguments.messages is not None and arguments.messages < 1) or arguments.rules < 1:
         parser.error("--messages and --rules must be at least 1")
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")
+    print(machine_line())
     print(f"Python {platform.python_version()}")
 
     # Separate generators, so that --messages does not change the rules.

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
+from machine import machine_line, postgres_version_at
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
@@ -646,26 +647,6 @@ def listen_overflows() -> int | None:
     return None
 
 
-def cpu_model() -> str:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
-def postgres_version(url: str) -> str:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return str(connection.execute(text("SHOW server_version")).scalar_one())
-    finally:
-        engine.dispose()
-
-
 def percentile(values: list[float], fraction: float) -> float:
     """Return the `fraction` quantile with linear interpolation between the closest ranks."""
     ordered = sorted(values)
@@ -761,9 +742,12 @@ def main() -> None:
     # call ack() within 3 s. The table counts those requests by status and time.
     logging.getLogger("slack_bolt").setLevel(logging.ERROR)
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")
+    print(machine_line())
     print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}", end="")
-    print("" if arguments.no_postgres else f", PostgreSQL {postgres_version(arguments.postgres)}")
+    if arguments.no_postgres:
+        print()
+    else:
+        print(f", PostgreSQL {postgres_version_at(arguments.postgres)}")
     print(
         f"{arguments.tickets} tickets, {arguments.requests} requests per kind and mode, "
         f"{arguments.concurrency} in parallel in the parallel mode; times in milliseconds"

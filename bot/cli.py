@@ -27,7 +27,7 @@ from bot.scheduler import QueueScheduler
 from bot.service import Service
 from bot.settings import Settings
 from bot.slack.digest_post import slack_digest_poster
-from bot.wiring import WiringError, build_desk, reply_settings
+from bot.wiring import Desk, WiringError, build_desk, reply_settings
 from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
 from handlers.i18n import Translator
 from handlers.intake import IntakeResult, IntakeSettings, ingest
@@ -439,9 +439,18 @@ def _serve(
         desk.telegram.stop()
     for thread in threads:
         thread.join()
+    _deliver_before_exit(desk)
     if failure is not None:
         raise CommandError(f"cannot start a messenger: {failure}") from failure
     return 0
+
+
+def _deliver_before_exit(desk: Desk) -> None:
+    """Deliver once more what stopping queued, such as replies still in their undo window."""
+    try:
+        desk.dispatcher.deliver_pending()
+    except Exception:  # the rest is delivered at the next start
+        logger.exception("outbox: last delivery before exit failed")
 
 
 def run_ingest(arguments: argparse.Namespace) -> int:

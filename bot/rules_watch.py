@@ -83,6 +83,14 @@ class RulesWatcher:
         except ConfigError as error:
             self._reject(str(error))
             return False
+        lost = _lost_essentials(self.book.current, rules)
+        if lost:
+            self._reject(
+                f"{self.path}: the new file has no {' and no '.join(lost)}, which the rules in "
+                "force have; an editor may have saved it half-written. Restart threaddesk to "
+                "run without them on purpose."
+            )
+            return False
 
         previous = self.book.current
         self.book.replace(rules)
@@ -128,6 +136,16 @@ class RulesWatcher:
                 messenger.post_notice(None, text)
             except Exception as error:  # a notice is a courtesy; the log line above has it all
                 logger.warning("rules notice to %s not posted: %s", messenger.name, error)
+
+
+def _lost_essentials(current: Rules, new: Rules) -> list[str]:
+    """Return what the desk cannot work without that `current` has and `new` lacks."""
+    lost = []
+    if current.agents and not new.agents:
+        lost.append("agents")
+    if current.support_address and not new.support_address:
+        lost.append("support_address")
+    return lost
 
 
 def log_problems(path: Path, rules: Rules) -> None:

@@ -54,6 +54,10 @@ def queue_auto_reply(
     """
     if not settings.support_address:
         return _skip(session, ticket, request, "no-support-address")
+    if request.recipient.lower() in staff_addresses(rules):
+        # An agent who writes to the support address from their own mailbox
+        # (a test, a forwarded request) needs no "we will answer soon".
+        return _skip(session, ticket, request, "staff-sender")
     rendered = fill_template(
         rules,
         request.template,
@@ -108,6 +112,12 @@ def queue_auto_reply(
         email.message_id,
     )
     return True
+
+
+def staff_addresses(rules: Rules) -> frozenset[str]:
+    """Return the email addresses of the agents and department members of rules.yaml."""
+    people = [*rules.agents, *(m for d in rules.departments.values() for m in d.members)]
+    return frozenset(person.email.lower() for person in people if person.email)
 
 
 def _skip(session: Session, ticket: Ticket, request: AutoReplyRequest, reason: str) -> bool:

@@ -136,6 +136,12 @@ def _parse_reply(rest: str, thread_ticket: int | None) -> DeskCommand:
         return DeskCommand("reply", ticket_number=number, template=template.group(1))
     if not text:
         raise CommandSyntaxError(N_("The reply is empty: {usage}"), usage=USAGE["reply"])
+    if text.strip() == "#" or text.startswith(("# ", "#\t", "#\n")):
+        # "#" alone or "# name" is a template reply gone wrong, not words for the customer.
+        raise CommandSyntaxError(
+            N_("Write the template's name right after #, such as #delivery_times: {usage}"),
+            usage=USAGE["reply"],
+        )
     return DeskCommand("reply", ticket_number=number, text=text)
 
 

@@ -105,7 +105,10 @@ class Rules(BaseModel):
     business_hours: BusinessHours | None = None
     templates: dict[str, Template] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
-    auto_reply_interval: Duration = timedelta(hours=24)
+    # RFC 3834 asks for at most one automatic reply per sender in a period of
+    # days; an hour is the shortest period allowed, which also bounds a loop
+    # with another desk that ignores Auto-Submitted.
+    auto_reply_interval: Duration = Field(default=timedelta(hours=24), ge=timedelta(hours=1))
     # How the queue is sorted, most significant first: `priority` (urgent first),
     # `waiting` (the customer's last message, oldest first), `created` (oldest
     # first) or `updated` (least recently changed first).

@@ -12,8 +12,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from handlers.i18n import Translator
@@ -44,6 +45,12 @@ logger = logging.getLogger(__name__)
 FIRST_RETRY_DELAY = timedelta(seconds=2)
 MAX_RETRY_DELAY = timedelta(minutes=10)
 BATCH_SIZE = 100
+PENDING = "pending"
+DELIVERING = "delivering"
+DUE_STATES = (PENDING, DELIVERING)
+# How long a claimed item stays with the worker delivering it. A message posted
+# in many parts at Slack's pace of about one post a second takes minutes.
+DELIVERY_LEASE = timedelta(minutes=10)
 # An email still not accepted after this many attempts (about a day with the
 # backoff above) is marked failed, so the agent learns of it.
 MAX_EMAIL_ATTEMPTS = 150
@@ -66,26 +73,55 @@ class Dispatcher:
     rules: RulesBook | None = None
 
     def deliver_pending(self) -> int:
-        """Deliver every due outbox item; return how many were completed."""
+        """Deliver every due outbox item; return how many were completed.
+
+        Each item is first claimed in a short transaction of its own, and no
+        transaction stays open while a messenger or the mail server is
+        called. On SQLite every transaction holds the database's one write
+        lock, so a long message posted in 150 parts would otherwise stop
+        intake, the scheduler and every click for minutes.
+        """
         with self.session_factory() as session:
             due = session.scalars(
                 select(OutboxItem.id)
-                .where(OutboxItem.state == "pending", OutboxItem.next_attempt_at <= utcnow())
+                .where(OutboxItem.state.in_(DUE_STATES), OutboxItem.next_attempt_at <= utcnow())
                 .order_by(OutboxItem.id)
                 .limit(BATCH_SIZE)
             ).all()
 
         completed = 0
         for item_id in due:
-            with self.session_factory.begin() as session:
-                # Another worker delivering the same item holds its row lock, so this one
-                # skips it instead of delivering it a second time (SQLite has one writer).
-                item = session.get(OutboxItem, item_id, with_for_update={"skip_locked": True})
-                if item is None or item.state != "pending":
+            if not self._claim(item_id):
+                continue  # another worker took it
+            with self.session_factory() as session:
+                item = session.get(OutboxItem, item_id)
+                if item is None:
                     continue
-                if self._deliver_item(session, item):
-                    completed += 1
+                delivered = self._deliver_item(session, item)
+                session.commit()
+            if delivered:
+                completed += 1
         return completed
+
+    def _claim(self, item_id: int) -> bool:
+        """Mark an item as being delivered for DELIVERY_LEASE; return False if it is not due.
+
+        A worker that stops in the middle of a delivery leaves the item
+        claimed; once the lease runs out, the item is due again.
+        """
+        now = utcnow()
+        with self.session_factory.begin() as session:
+            claimed = session.execute(
+                update(OutboxItem)
+                .where(
+                    OutboxItem.id == item_id,
+                    OutboxItem.state.in_(DUE_STATES),
+                    OutboxItem.next_attempt_at <= now,
+                )
+                .values(state=DELIVERING, next_attempt_at=now + DELIVERY_LEASE)
+                .returning(OutboxItem.id)
+            ).first()
+        return claimed is not None
 
     def _deliver_item(self, session: Session, item: OutboxItem) -> bool:
         if item.kind == SEND_EMAIL:
@@ -96,7 +132,7 @@ class Dispatcher:
             if messenger.name in delivered_to:
                 continue
             try:
-                self._deliver_to(session, item, messenger)
+                self._deliver_to(session, item, _CommittingMessenger(messenger, session))
             except ThreadNotReady:
                 _postpone(item, "waiting for the ticket's card", count_attempt=False)
                 return False
@@ -237,6 +273,7 @@ class Dispatcher:
             ticket_number=item.payload.get("ticket_number"),
         )
         ticket = session.get(Ticket, message.ticket_id)
+        session.commit()  # no lock is held while the mail server takes its time
         try:
             self.mail_sender.send(email)
         except SmtpPermanentError as error:
@@ -360,6 +397,7 @@ def _postpone(
     count_attempt: bool,
     retry_after: float | None = None,
 ) -> None:
+    item.state = PENDING
     if count_attempt:
         item.attempts += 1
     delay = min(FIRST_RETRY_DELAY * (2 ** max(item.attempts - 1, 0)), MAX_RETRY_DELAY)
@@ -372,3 +410,28 @@ def _postpone(
 def _finish(item: OutboxItem, state: str) -> None:
     item.state = state
     item.done_at = utcnow()
+
+
+class _CommittingMessenger:
+    """A messenger whose every call first commits the delivery's session.
+
+    Committing releases the database before the call leaves the process; the
+    session's objects stay loaded (expire_on_commit is off), and what the
+    delivery writes afterwards goes into a new transaction.
+    """
+
+    def __init__(self, messenger: Messenger, session: Session) -> None:
+        self._messenger = messenger
+        self._session = session
+        self.name = messenger.name
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._messenger, attribute)
+        if not callable(value):
+            return value
+
+        def call(*arguments: Any, **keywords: Any) -> Any:
+            self._session.commit()
+            return value(*arguments, **keywords)
+
+        return call

@@ -13,8 +13,13 @@ DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 def parse_duration(value: object) -> object:
     """Turn "24h", "1d", "1h30m" or "90s" into a timedelta; leave other values to pydantic.
 
-    Pydantic itself reads a number of seconds and an ISO 8601 duration ("PT4H").
+    Pydantic itself reads an ISO 8601 duration ("PT4H"). A bare number is
+    refused, because an admin who writes 24 means hours as often as seconds.
     """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f"the duration {value} has no unit; write it as {value}h, {value}m or {value}d"
+        )
     if not isinstance(value, str) or value.strip().upper().startswith("P"):
         return value
     text = value.strip().lower()

@@ -212,6 +212,8 @@ def describe_skip(skipped: SkippedAction, translator: Translator) -> str:
     _ = translator.gettext
     if skipped.reason == "automatic":
         return _("not sent: the message is automatic ({reasons})", reasons=skipped.detail)
+    if skipped.reason == "no-reply-sender" and not skipped.detail:
+        return _("not sent: the message has no sender address")
     if skipped.reason == "no-reply-sender":
         return _("not sent: the sender {sender} accepts no replies", sender=skipped.detail)
     if skipped.reason == "spam":

@@ -67,6 +67,13 @@ def parse_rules_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
         data = yaml.load(text, Loader=_RulesLoader)
     except yaml.YAMLError as error:
         raise RulesYamlError(_describe_yaml_error(path, error)) from error
+    except RecursionError as error:
+        # PyYAML parses flow style ({not: {not: ...}}) recursively, so very deep
+        # nesting fails inside the parser before _refuse_deep_nesting can see it.
+        raise RulesYamlError(
+            f"{path}: nested more than {MAX_DEPTH} levels deep; split the condition into "
+            "several rules"
+        ) from error
     return tree, data
 
 

@@ -48,12 +48,15 @@ def template_values(
 ) -> dict[str, object]:
     """Return every placeholder's value for `ticket`; a value that is not known is None."""
     addresses = ticket.customer.addresses
+    address = addresses[0].address if addresses else None
     return placeholder_values(
         rules,
         language=language,
         now=now,
-        customer_name=ticket.customer.name,
-        customer_email=addresses[0].address if addresses else None,
+        # Without a display name, the address's local part reads better than nothing
+        # ("Hello marta," rather than "Hello ,"), as help desks commonly do.
+        customer_name=ticket.customer.name or (address.split("@")[0] if address else None),
+        customer_email=address,
         ticket_number=ticket.number,
         subject=ticket.subject,
         agent_name=agent_name,

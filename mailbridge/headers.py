@@ -1,7 +1,6 @@
 """Decode header values: RFC 2047 encoded-words, raw 8-bit text, addresses, ids and dates."""
 
 import binascii
-import email.policy
 import email.utils
 import functools
 import logging

@@ -73,6 +73,8 @@ def test_command_in_thread(text: str, expected: DeskCommand) -> None:
         ("frobnicate 7", "Unknown command"),
         ("reply Thanks", "Which ticket?"),
         ("reply 7", "The reply is empty"),
+        ("reply 7 #", "Write the template's name right after #"),
+        ("reply 7 # delivery_times", "Write the template's name right after #"),
         ("note 7", "The comment is empty"),
         ("status 7 maybe", "Unknown status"),
         ("priority 7 asap", "Unknown priority"),

@@ -1,6 +1,7 @@
 """The caching parse policy reads every corpus message as `email.policy.default` does."""
 
 import email.policy
+from email.headerregistry import ContentTypeHeader
 from email.message import Message
 from email.parser import BytesParser
 from pathlib import Path
@@ -92,7 +93,9 @@ def test_header_classes_built_once() -> None:
     assert type(first["Subject"]) is type(second["Subject"])
     assert type(first["Content-Type"]) is type(second["Content-Type"])
     assert type(first["Subject"]) is not type(first["Content-Type"])
-    assert first["Content-Type"].params == {"boundary": "b1"}
+    content_type = first["Content-Type"]
+    assert isinstance(content_type, ContentTypeHeader)
+    assert content_type.params == {"boundary": "b1"}
 
 
 @pytest.mark.parametrize(

@@ -618,3 +618,34 @@ def test_result_names_rules_and_actions(intake: Intake) -> None:
 
     assert result.rules_applied == ["vip", "new feature"]
     assert result.rule_actions == ["priority", "tags", "post_in", "notify", "topic", "assign"]
+
+
+def test_no_auto_reply_to_an_agents_own_address(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    rules = rules_from(
+        RULES_YAML.replace(
+            "{name: Sveta, slack: U0SVETA}", "{name: Sveta, email: sveta@example.com}"
+        ),
+        tmp_path,
+    )
+    intake = routed_intake(session_factory, tmp_path, rules)
+
+    result = intake.take(mail("Sveta@example.com", "Testing the desk"), OUTSIDE)
+
+    assert auto_responses(session_factory) == []
+    skipped = events(session_factory, result.ticket_number, "auto_reply_skipped")
+    assert skipped[0].data["reason"] == "staff-sender"
+
+
+def test_auto_reply_greets_a_sender_without_a_name(
+    intake: Intake, session_factory: sessionmaker[Session]
+) -> None:
+    raw = (
+        f"From: marta@example.org\r\nTo: {OWN_ADDRESS}\r\nSubject: Hi\r\n"
+        "Message-ID: <noname@example.org>\r\n\r\nHello.\r\n"
+    ).encode()
+
+    intake.take(raw, OUTSIDE)
+
+    assert auto_responses(session_factory)[0].visible_text.startswith("Hello marta, we answer")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from handlers.config import ConfigError, Person, Rules, load_rules
 from handlers.rules_engine import (
@@ -498,11 +499,26 @@ def test_business_hours_take_file_zone() -> None:
         ("1h30m", timedelta(minutes=90)),
         ("1d", timedelta(days=1)),
         ("PT2H", timedelta(hours=2)),
-        (600, timedelta(minutes=10)),
+        ("90m", timedelta(minutes=90)),
     ],
 )
 def test_interval_formats(text: object, expected: timedelta) -> None:
     assert Rules.model_validate({"auto_reply_interval": text}).auto_reply_interval == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (24, "the duration 24 has no unit; write it as 24h, 24m or 24d"),
+        ("0h", "greater than or equal to 1 hour"),
+        ("30m", "greater than or equal to 1 hour"),
+    ],
+)
+def test_interval_without_unit_or_too_short(value: object, expected: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Rules.model_validate({"auto_reply_interval": value})
+
+    assert expected in str(raised.value)
 
 
 def test_misspelled_condition_suggested(tmp_path: Path) -> None:

@@ -188,3 +188,11 @@ def test_running_service_picks_up_rules_and_refuses_a_broken_file(
 
     assert code == 0
     assert "rules.0.nmae" in log
+
+
+def test_file_without_agents_refused(watched: Watched) -> None:
+    reloaded = watched.write("{}\n")
+
+    assert not reloaded
+    assert watched.directory.find("slack", "U0SVETA") is not None
+    assert "the new file has no agents" in watched.output.getvalue()

@@ -135,13 +135,17 @@ def test_server_error_retried(intake: Intake, slack: SlackTestDesk, fake: FakeSl
 
 
 def forget_card(session_factory: sessionmaker[Session]) -> None:
-    """Undo what a crash after chat.postMessage loses: the thread row and the outbox item's end."""
+    """Undo what a crash after chat.postMessage loses: the thread row and the outbox item's end.
+
+    The item is due again at once, as it is once the crashed worker's lease has run out.
+    """
     with session_factory.begin() as session:
         session.execute(delete(ChatThread))
         item = session.scalars(select(OutboxItem).where(OutboxItem.kind == POST_TICKET)).one()
-        item.state = "pending"
+        item.state = "delivering"
         item.done_at = None
         item.payload = {}
+        item.next_attempt_at = item.created_at
 
 
 def channel_cards(fake: FakeSlack) -> list[dict[str, object]]:

@@ -319,13 +319,17 @@ def test_reply_under_other_dm_gets_help(slack: SlackTestDesk, fake: FakeSlack) -
 
 
 def test_restart_sends_no_second_dm(slack: SlackTestDesk, fake: FakeSlack) -> None:
-    """A crash after Slack took the DMs but before the commit: the retry finds them."""
+    """A crash after Slack took the DMs but before the commit: the retry finds them.
+
+    The items are due again at once, as they are once the crashed worker's lease runs out.
+    """
     ask(slack, "ask accounting 1 Was the refund sent?")
     before = deliveries(slack.session_factory)
     with slack.session_factory.begin() as session:
         session.execute(delete(QuestionDelivery))
         for item in session.scalars(select(OutboxItem).where(OutboxItem.kind == ASK_MEMBER)):
-            item.state, item.done_at = "pending", None
+            item.state, item.done_at = "delivering", None
+            item.next_attempt_at = item.created_at
             item.payload = {k: v for k, v in item.payload.items() if k != "delivered_to"}
 
     slack.restart_delivery()

@@ -57,7 +57,7 @@ def crash_and_restart(slack: SlackTestDesk) -> None:
     with slack.session_factory.begin() as session:
         session.execute(delete(ChatThread))
         item = session.scalars(select(OutboxItem).where(OutboxItem.kind == POST_TICKET)).one()
-        item.state = "pending"
+        item.state = "delivering"
         item.done_at = None
         item.payload = {}
         item.next_attempt_at = item.created_at

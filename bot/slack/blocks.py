@@ -24,6 +24,7 @@ from bot.slack.mrkdwn import (
     split_text,
 )
 from bot.slack.uploads import is_uploadable
+from handlers.card_facts import card_fact_lines
 from handlers.i18n import Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
 from handlers.messenger import AttachmentView, MessageView, TicketCard
@@ -128,16 +129,7 @@ def is_preview_cut(card: TicketCard, preview_limit: int = CARD_PREVIEW_LIMIT) ->
 
 
 def _card_fields(card: TicketCard, t: Translator) -> list[Block]:
-    customer = _person(card.customer_name, card.customer_address)
-    facts = [
-        t.gettext("Customer: {customer}", customer=customer),
-        t.gettext("Status: {status}", status=_label(STATUS_LABELS, card.status, t)),
-        t.gettext("Priority: {priority}", priority=_label(PRIORITY_LABELS, card.priority, t)),
-        t.gettext("Owner: {name}", name=card.assignee or "—"),
-        t.gettext("Received: {time}", time=t.datetime(card.created_at)),
-    ]
-    if card.tags:
-        facts.append(t.gettext("Tags: {tags}", tags=", ".join(card.tags)))
+    facts = card_fact_lines(card, _person(card.customer_name, card.customer_address), t)
     if card.waiting_for:
         waiting = ", ".join(card.waiting_for)
         facts.append(t.gettext("Waiting for {departments}", departments=waiting))

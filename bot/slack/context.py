@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.slack.people import SlackPeople
 from bot.slack.undo import PendingReplies
 from handlers.config import Rules
+from handlers.desk_actions import wake_outbox_after
 from handlers.replies import ReplySettings
 from handlers.rules_book import RulesBook
 from handlers.ticket_actions import Feedback
@@ -51,12 +52,7 @@ class SlackDesk:
 
     def after(self, feedback: Feedback) -> None:
         """Wake the outbox worker after a use case that changed something and so queued work."""
-        if not feedback.ok:
-            return
-        try:
-            self.wake()
-        except Exception:  # the worker also drains on its own schedule
-            logger.exception("outbox: wake-up failed")
+        wake_outbox_after(feedback, self.wake)
 
 
 def _log_failure(future: "Future[object]") -> None:

@@ -14,18 +14,11 @@ from bot.slack.mrkdwn import to_plain_text
 from bot.slack.queue_list import answer_ticket_list
 from bot.slack.typed_replies import hold_typed_reply
 from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.desk_actions import run_ticket_action
 from handlers.i18n import Translator
 from handlers.people import Actor
 from handlers.template_replies import template_reply_text
-from handlers.ticket_actions import (
-    Feedback,
-    add_note,
-    claim_ticket,
-    refusal_for_stranger,
-    set_priority,
-    set_status,
-    unclaim_ticket,
-)
+from handlers.ticket_actions import Feedback, refusal_for_stranger
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +84,15 @@ def run_command(
         hold_typed_reply(desk, actor, number, text, answer, t)
         return
 
-    feedback = run_ticket_action(desk, actor, command, number)
+    feedback = run_ticket_action(
+        desk.session_factory,
+        desk.rules,
+        actor,
+        command,
+        number,
+        # A note typed with /desk is not in the thread yet, so it is posted there too.
+        note_text=lambda text: to_plain_text(text, desk.people.name),
+    )
     logger.info(
         "ticket #%d: /desk %s by %s: %s", number, command.name, actor.name, feedback.message
     )
@@ -118,22 +119,6 @@ def reply_with_template(
         answer(filled.render(t))
         return
     hold_typed_reply(desk, actor, number, filled.body, answer, t)
-
-
-def run_ticket_action(desk: SlackDesk, actor: Actor, command: DeskCommand, number: int) -> Feedback:
-    if command.name == "claim":
-        return claim_ticket(desk.session_factory, actor, number)
-    if command.name == "unclaim":
-        return unclaim_ticket(desk.session_factory, actor, number)
-    if command.name == "status":
-        return set_status(desk.session_factory, actor, number, command.status or "")
-    if command.name == "priority":
-        return set_priority(
-            desk.session_factory, actor, number, command.priority or "", desk.rules
-        )
-    # A note typed with /desk is not in the thread yet, so it is posted there too.
-    text = to_plain_text(command.text or "", desk.people.name)
-    return add_note(desk.session_factory, actor, number, text)
 
 
 def help_text(t: Translator, reply_marker: str) -> str:

@@ -10,6 +10,8 @@ these three and no others: `html.escape` would also turn quotes into
 import re
 from collections.abc import Callable
 
+from bot import text_split
+
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ESCAPED_LENGTH = {character: len(entity) for character, entity in _ESCAPES.items()}
 _UNESCAPES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
@@ -27,7 +29,7 @@ MESSAGE_TEXT_LIMIT = 4000
 HEADER_TEXT_LIMIT = 150
 FIELD_TEXT_LIMIT = 2000
 MAX_BLOCKS = 50
-ELLIPSIS = "…"
+ELLIPSIS = text_split.ELLIPSIS
 
 
 def escape(text: str) -> str:
@@ -56,15 +58,7 @@ def split_text(text: str, limit: int) -> list[str]:
     """
     if limit < 2 * max(_ESCAPED_LENGTH.values()):
         raise ValueError(f"limit {limit} is too small to split text for Slack")
-    pieces: list[str] = []
-    start = 0
-    while start < len(text):
-        end = _fitting_end(text, start, limit)
-        if end < len(text):
-            end = _clean_cut(text, start, end)
-        pieces.append(text[start:end])
-        start = end
-    return pieces
+    return text_split.split_text(text, limit, _MEASURE)
 
 
 def cut_text(text: str, limit: int) -> tuple[str, bool]:
@@ -72,36 +66,18 @@ def cut_text(text: str, limit: int) -> tuple[str, bool]:
 
     A cut text ends with an ellipsis, which counts against the limit.
     """
-    if escaped_length(text) <= limit:
-        return text, False
-    end = _clean_cut(text, 0, _fitting_end(text, 0, limit - len(ELLIPSIS)))
-    return text[:end].rstrip() + ELLIPSIS, True
+    return text_split.cut_text(text, limit, _MEASURE)
 
 
-def _fitting_end(text: str, start: int, limit: int) -> int:
-    """Return the largest end such that text[start:end] escapes to at most `limit` characters."""
-    used = 0
-    position = start
-    while position < len(text):
-        cost = _ESCAPED_LENGTH.get(text[position], 1)
-        if used + cost > limit:
-            break
-        used += cost
-        position += 1
-    return position
+def _escaped_character_length(character: str) -> int:
+    return _ESCAPED_LENGTH.get(character, 1)
 
 
-def _clean_cut(text: str, start: int, end: int) -> int:
-    """Move `end` back to a paragraph, line or word boundary in the second half of the window."""
-    earliest = start + (end - start) // 2
-    for separator in ("\n\n", "\n"):
-        found = text.rfind(separator, earliest, end)
-        if found != -1:
-            return found + len(separator)
-    for position in range(end - 1, earliest - 1, -1):
-        if text[position].isspace():
-            return position + 1
-    return end
+_MEASURE = text_split.TextMeasure(
+    length=escaped_length,
+    character_cost=_escaped_character_length,
+    is_word_break=str.isspace,
+)
 
 
 def to_plain_text(text: str, user_name: Callable[[str], str]) -> str:

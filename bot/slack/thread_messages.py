@@ -10,15 +10,14 @@ import logging
 from typing import Any
 
 from slack_bolt import App
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from bot.slack.answers import ephemeral_answer
 from bot.slack.context import SlackDesk
 from bot.slack.mrkdwn import to_plain_text
 from bot.slack.typed_replies import hold_typed_reply
+from handlers.chat_events import forget_chat_event, record_chat_event, ticket_number_of_thread
 from handlers.ticket_actions import add_note, refusal_for_stranger
-from store.models import ChatThread, ProcessedEvent, Ticket
+from store.models import ChatThread
 
 logger = logging.getLogger(__name__)
 
@@ -99,32 +98,15 @@ def strip_reply_marker(text: str, marker: str) -> str | None:
 def ticket_of_thread(desk: SlackDesk, channel: str, thread_ts: str) -> int | None:
     """Return the number of the ticket whose thread this is, or None for any other thread."""
     with desk.session_factory() as session:
-        number: int | None = session.scalar(
-            select(Ticket.number)
-            .join(ChatThread, ChatThread.ticket_id == Ticket.id)
-            .where(
-                ChatThread.messenger == MESSENGER,
-                ChatThread.chat_id == channel,
-                ChatThread.thread_id == thread_ts,
-            )
+        return ticket_number_of_thread(
+            session, MESSENGER, channel, ChatThread.thread_id == thread_ts
         )
-    return number
 
 
 def record_event(desk: SlackDesk, event_id: str) -> bool:
     """Record an event id; return False when it was recorded before."""
-    try:
-        with desk.session_factory.begin() as session:
-            session.add(ProcessedEvent(messenger=MESSENGER, event_id=event_id))
-    except IntegrityError:
-        return False
-    return True
+    return record_chat_event(desk.session_factory, MESSENGER, event_id)
 
 
 def forget_event(desk: SlackDesk, event_id: str) -> None:
-    with desk.session_factory.begin() as session:
-        session.execute(
-            delete(ProcessedEvent).where(
-                ProcessedEvent.messenger == MESSENGER, ProcessedEvent.event_id == event_id
-            )
-        )
+    forget_chat_event(desk.session_factory, MESSENGER, event_id)

@@ -13,20 +13,13 @@ from bot.telegram.context import TelegramDesk
 from bot.telegram.drafts import hold_reply
 from bot.telegram.more_commands import ask_feedback, customer_text, stats_text
 from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.desk_actions import run_ticket_action
 from handlers.i18n import N_, Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
 from handlers.queue import list_tickets, parse_queue_filter
 from handlers.template_replies import template_reply_text
-from handlers.ticket_actions import (
-    Feedback,
-    add_note,
-    claim_ticket,
-    refusal_for_stranger,
-    set_priority,
-    set_status,
-    unclaim_ticket,
-)
+from handlers.ticket_actions import Feedback, refusal_for_stranger
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +93,8 @@ def run_command(
     if command.name == "reply":
         reply(desk, actor, command, number, message, t)
         return
-    feedback = run_ticket_action(desk, actor, command, number)
+    # A note typed as /note is not in the other messengers yet, nor in this one as a note.
+    feedback = run_ticket_action(desk.session_factory, desk.rules, actor, command, number)
     logger.info("ticket #%d: /%s by %s: %s", number, command.name, actor.name, feedback.message)
     desk.reply_to(message, feedback.render(t))
     desk.after(feedback)
@@ -130,21 +124,6 @@ def reply(
             return
         text = filled.body
     hold_reply(desk, actor, message, number, text, t)
-
-
-def run_ticket_action(
-    desk: TelegramDesk, actor: Actor, command: DeskCommand, number: int
-) -> Feedback:
-    if command.name == "claim":
-        return claim_ticket(desk.session_factory, actor, number)
-    if command.name == "unclaim":
-        return unclaim_ticket(desk.session_factory, actor, number)
-    if command.name == "status":
-        return set_status(desk.session_factory, actor, number, command.status or "")
-    if command.name == "priority":
-        return set_priority(desk.session_factory, actor, number, command.priority or "", desk.rules)
-    # A note typed as /note is not in the other messengers yet, nor in this one as a note.
-    return add_note(desk.session_factory, actor, number, command.text or "")
 
 
 def open_tickets_text(

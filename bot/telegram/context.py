@@ -18,7 +18,9 @@ from telegram.constants import ParseMode
 from bot.telegram.messenger import MESSENGER
 from bot.telegram.runner import BotRunner
 from bot.telegram.texts import MESSAGE_LIMIT, escape, split_text
+from handlers.chat_events import ticket_number_of_thread
 from handlers.config import Rules
+from handlers.desk_actions import wake_outbox_after
 from handlers.i18n import Translator
 from handlers.people import Actor, Directory
 from handlers.replies import ReplySettings
@@ -78,12 +80,7 @@ class TelegramDesk:
 
     def after(self, feedback: Feedback) -> None:
         """Wake the outbox worker after a use case that changed something and so queued work."""
-        if not feedback.ok:
-            return
-        try:
-            self.wake()
-        except Exception:  # the worker also drains on its own schedule
-            logger.exception("outbox: wake-up failed")
+        wake_outbox_after(feedback, self.wake)
 
     def ticket_of_message(self, message: Message) -> int | None:
         """Return the ticket whose thread `message` was written in, or None.
@@ -102,28 +99,13 @@ class TelegramDesk:
 
 
 def _ticket_of_topic(session: Session, chat_id: str, topic_id: int) -> int | None:
-    number: int | None = session.scalar(
-        select(Ticket.number)
-        .join(ChatThread, ChatThread.ticket_id == Ticket.id)
-        .where(
-            ChatThread.messenger == MESSENGER,
-            ChatThread.chat_id == chat_id,
-            ChatThread.thread_id.like(f"{topic_id}/%"),
-        )
-    )
-    return number
+    thread_match = ChatThread.thread_id.like(f"{topic_id}/%")
+    return ticket_number_of_thread(session, MESSENGER, chat_id, thread_match)
 
 
 def _ticket_of_post(session: Session, chat_id: str, message_id: int) -> int | None:
-    number: int | None = session.scalar(
-        select(Ticket.number)
-        .join(ChatThread, ChatThread.ticket_id == Ticket.id)
-        .where(
-            ChatThread.messenger == MESSENGER,
-            ChatThread.chat_id == chat_id,
-            ChatThread.thread_id == str(message_id),
-        )
-    )
+    thread_match = ChatThread.thread_id == str(message_id)
+    number = ticket_number_of_thread(session, MESSENGER, chat_id, thread_match)
     if number is not None:
         return number
     found: int | None = session.scalar(

@@ -20,6 +20,7 @@ from bot.telegram.texts import (
     split_text,
     utf16_length,
 )
+from handlers.card_facts import card_fact_lines
 from handlers.i18n import Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.messenger import MessageView, TicketCard
@@ -123,16 +124,7 @@ def is_preview_cut(card: TicketCard, preview_limit: int = CARD_PREVIEW_LIMIT) ->
 
 
 def card_facts(card: TicketCard, t: Translator) -> list[str]:
-    customer = _person(card.customer_name, card.customer_address)
-    facts = [
-        t.gettext("Customer: {customer}", customer=customer),
-        t.gettext("Status: {status}", status=_label(STATUS_LABELS, card.status, t)),
-        t.gettext("Priority: {priority}", priority=_label(PRIORITY_LABELS, card.priority, t)),
-        t.gettext("Owner: {name}", name=card.assignee or "—"),
-        t.gettext("Received: {time}", time=t.datetime(card.created_at)),
-    ]
-    if card.tags:
-        facts.append(t.gettext("Tags: {tags}", tags=", ".join(card.tags)))
+    facts = card_fact_lines(card, _person(card.customer_name, card.customer_address), t)
     return [cut_text(fact, 500)[0] for fact in facts]
 
 

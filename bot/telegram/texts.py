@@ -9,13 +9,15 @@ shown as typed and never becomes markup.
 
 import html
 
+from bot import text_split
+
 # Telegram's limits: a message's text, a button press's data, a forum topic's name.
 MESSAGE_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
 TOPIC_NAME_LIMIT = 128
 # answerCallbackQuery shows at most this many characters.
 CALLBACK_ANSWER_LIMIT = 200
-ELLIPSIS = "…"
+ELLIPSIS = text_split.ELLIPSIS
 
 
 def escape(text: str) -> str:
@@ -37,43 +39,25 @@ def split_text(text: str, limit: int) -> list[str]:
     """
     if limit < 2:
         raise ValueError(f"limit {limit} is too small to split text for Telegram")
-    pieces: list[str] = []
-    start = 0
-    while start < len(text):
-        end = _fitting_end(text, start, limit)
-        if end < len(text):
-            end = _clean_cut(text, start, end)
-        pieces.append(text[start:end])
-        start = end
-    return pieces
+    return text_split.split_text(text, limit, _MEASURE)
 
 
 def cut_text(text: str, limit: int) -> tuple[str, bool]:
     """Cut `text` cleanly to `limit` UTF-16 units; return the result and whether it was cut."""
-    if utf16_length(text) <= limit:
-        return text, False
-    end = _clean_cut(text, 0, _fitting_end(text, 0, limit - len(ELLIPSIS)))
-    return text[:end].rstrip() + ELLIPSIS, True
+    return text_split.cut_text(text, limit, _MEASURE)
 
 
-def _fitting_end(text: str, start: int, limit: int) -> int:
-    """Return the largest end such that text[start:end] is at most `limit` UTF-16 units."""
-    used = 0
-    position = start
-    while position < len(text):
-        cost = 2 if ord(text[position]) > 0xFFFF else 1
-        if used + cost > limit:
-            break
-        used += cost
-        position += 1
-    return max(position, start + 1)
+def _utf16_cost(character: str) -> int:
+    return 2 if ord(character) > 0xFFFF else 1
 
 
-def _clean_cut(text: str, start: int, end: int) -> int:
-    """Move `end` back to a paragraph, line or word boundary in the second half of the window."""
-    half = start + (end - start) // 2
-    for separator in ("\n\n", "\n", " "):
-        found = text.rfind(separator, half, end)
-        if found != -1:
-            return found + len(separator)
-    return end
+def _is_space(character: str) -> bool:
+    return character == " "
+
+
+_MEASURE = text_split.TextMeasure(
+    length=utf16_length,
+    character_cost=_utf16_cost,
+    is_word_break=_is_space,
+    cut_keeps_first_character=True,
+)

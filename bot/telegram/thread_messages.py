@@ -9,17 +9,15 @@ removed, so the next delivery tries again.
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from telegram import Message
 from telegram.constants import ChatType
 
 from bot.slack.thread_messages import strip_reply_marker
 from bot.telegram.context import TelegramDesk
 from bot.telegram.drafts import hold_reply
+from handlers.chat_events import forget_chat_event, record_chat_event
 from handlers.questions import ANSWER_RELAYED, NOT_A_REPLY, relay_answer
 from handlers.ticket_actions import Feedback, add_note, refusal_for_stranger
-from store.models import ProcessedEvent
 
 logger = logging.getLogger(__name__)
 
@@ -102,18 +100,8 @@ def handle_private_message(desk: TelegramDesk, message: Message) -> None:
 
 def record_event(desk: TelegramDesk, event_id: str) -> bool:
     """Record a message id; return False when it was recorded before."""
-    try:
-        with desk.session_factory.begin() as session:
-            session.add(ProcessedEvent(messenger=MESSENGER, event_id=event_id))
-    except IntegrityError:
-        return False
-    return True
+    return record_chat_event(desk.session_factory, MESSENGER, event_id)
 
 
 def forget_event(desk: TelegramDesk, event_id: str) -> None:
-    with desk.session_factory.begin() as session:
-        session.execute(
-            delete(ProcessedEvent).where(
-                ProcessedEvent.messenger == MESSENGER, ProcessedEvent.event_id == event_id
-            )
-        )
+    forget_chat_event(desk.session_factory, MESSENGER, event_id)
