@@ -101,6 +101,17 @@ def test_second_agent_is_warned(slack: SlackTestDesk, fake: FakeSlack) -> None:
     assert "Sveta, Dmitry are replying…" in card_texts(fake)
 
 
+def test_non_owner_is_warned_when_reply_opens(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    slack.desk_command(DMITRY, "claim 1")
+
+    open_reply(slack, SVETA)
+    warning = fake.wait_for("views.update")[-1].args
+    view = json.loads(warning["view"]) if isinstance(warning["view"], str) else warning["view"]
+
+    assert view["blocks"][0]["type"] == "context"
+    assert view["blocks"][0]["elements"][0]["text"].startswith("Ticket #1 is held by Dmitry")
+
+
 def test_sent_reply_clears_the_draft(slack: SlackTestDesk, fake: FakeSlack) -> None:
     view = open_reply(slack, SVETA)
     wait_until(lambda: drafts(slack.session_factory) == ["Sveta"])

@@ -20,6 +20,7 @@ from bot.slack.reply_modal import CALLBACK_ID, reply_modal
 from handlers.collisions import close_draft, open_draft
 from handlers.i18n import Translator
 from handlers.people import Actor
+from handlers.replies import reply_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -33,24 +34,34 @@ def note_reply_draft(
     opened: dict[str, Any],
     t: Translator,
 ) -> None:
-    """Record `actor`'s open Reply modal of ticket `number`; warn them if someone else replies.
+    """Record `actor`'s open Reply modal of ticket `number`; warn them of what stops their reply.
 
-    `opened` is the view that views.open returned, whose id and hash the
-    warning's views.update uses.
+    The warning names another agent who is replying, or the owner when the
+    ticket is held by someone else, so that nobody writes a reply that Send
+    will refuse. `opened` is the view that views.open returned, whose id and
+    hash the warning's views.update uses.
     """
     others = open_draft(desk.session_factory, actor.name, number)
     if others is None:
         return
     # The card's redraw waits for the outbox worker's next round, a few seconds
     # at most, so that opening a dialog adds no wake-up to the reply's own.
-    if not others:
+    notices = []
+    refusal = reply_refusal(desk.session_factory, actor, number)
+    if refusal is not None:
+        notices.append(refusal.render(t))
+    if others:
+        notices.append(
+            t.ngettext(
+                "{names} is replying to this ticket right now.",
+                "{names} are replying to this ticket right now.",
+                len(others),
+                names=", ".join(others),
+            )
+        )
+    if not notices:
         return
-    notice = t.ngettext(
-        "{names} is replying to this ticket right now.",
-        "{names} are replying to this ticket right now.",
-        len(others),
-        names=", ".join(others),
-    )
+    notice = " ".join(notices)
     view = reply_modal(number, channel, t, templates=desk.rules.templates, notice=notice)
     try:
         client.views_update(view_id=opened.get("id"), hash=opened.get("hash"), view=view)
