@@ -266,12 +266,15 @@ def test_filled_modal_sends_email(
 def test_filled_modal_errors_on_its_box(slack: SlackTestDesk, fake: FakeSlack) -> None:
     slack.desk_command(DMITRY, "claim 1")
     opened = open_modal(slack, fake)
+    # The dialog first warns that Dmitry holds the ticket; the filled template comes second.
+    warning = updated_view(fake)
     choose(slack, opened, "payment_methods")
-    filled = updated_view(fake)
+    filled = updated_view(fake, 2)
 
     response = submit(slack, filled, PAYMENT_EN)
     answer = response.json()
 
+    assert warning["blocks"][0]["elements"][0]["text"].startswith("Ticket #1 is held by Dmitry")
     assert answer["response_action"] == "errors"
     assert list(answer["errors"]) == ["reply-1"]
     assert answer["errors"]["reply-1"].startswith("Ticket #1 is held by Dmitry since")
