@@ -132,6 +132,9 @@ def take_over_ticket(
     refusal = _refuse_non_staff(actor)
     if refusal is not None:
         return refusal
+    if expected_owner == actor.name:
+        # The owner clicked Take over on their own ticket's card: nothing moves.
+        return Feedback(N_("Ticket #{number} is already yours."), {"number": number})
 
     with session_factory.begin() as session:
         ticket = find_ticket_by_number(session, number)

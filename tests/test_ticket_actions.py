@@ -197,3 +197,14 @@ def test_owner_told_of_answer(intake: Intake, session_factory: sessionmaker[Sess
     assert intake.ticket(1).status == "open"
     assert "#1 [open · normal]" in printed
     assert "→ Sveta: The customer answered ticket #1: Не приходит СМС с кодом" in printed
+
+
+def test_take_over_own_ticket_changes_nothing(
+    intake: Intake, session_factory: sessionmaker[Session]
+) -> None:
+    assert SVETA is not None
+    claim_ticket(session_factory, SVETA, 1)
+
+    feedback = take_over_ticket(session_factory, SVETA, 1, "Sveta")
+
+    assert feedback.render(EN) == "Ticket #1 is already yours."

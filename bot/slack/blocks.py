@@ -153,8 +153,11 @@ def _card_preview(message: MessageView, t: Translator, preview_limit: int) -> li
 
 def _card_actions(card: TicketCard, t: Translator) -> Block:
     value = _value(ticket=card.number)
-    elements: list[Block] = [_button(CLAIM, t.gettext("Claim"), value, "primary")]
-    if card.assignee:
+    # A claimed card offers Take over in place of Claim, whose click could only be refused.
+    elements: list[Block] = []
+    if not card.assignee:
+        elements.append(_button(CLAIM, t.gettext("Claim"), value, "primary"))
+    else:
         take_over = _button(
             TAKE_OVER, t.gettext("Take over"), _value(ticket=card.number, owner=card.assignee)
         )
