@@ -2,8 +2,8 @@
 
 The file is checked every few seconds. It counts as changed when its bytes
 change, so saving it again without changes, or only touching it, reloads
-nothing. A file that does not load keeps the previous rules in force; the
-error, with its line and column, is logged and posted to the support channel
+nothing. A file that does not load keeps the previous rules in force. Its
+error, with line and column, is logged and posted to the support channel
 once per broken version, not again at every check.
 """
 

@@ -178,7 +178,11 @@ def format_cell(cell: Cell, t: Translator) -> str:
         return format_duration(cell.value, t)
     if isinstance(cell, Change):
         number = format_decimal(abs(cell.value), locale=t.locale)
-        return f"+{number}" if cell.value > 0 else f"−{number}" if cell.value < 0 else "0"
+        if cell.value > 0:
+            return f"+{number}"
+        if cell.value < 0:
+            return f"−{number}"
+        return "0"
     if isinstance(cell, int):
         return format_decimal(cell, locale=t.locale)
     return cell

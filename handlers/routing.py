@@ -1,6 +1,6 @@
 """Apply the rules of rules.yaml to an email during intake, in intake's transaction.
 
-Intake asks for a routing decision before it writes the ticket, so that a new
+Intake requests a routing decision before it writes the ticket, so that a new
 ticket is inserted with its priority, topic, owner and channel already set.
 After the message is stored, the rest of the plan follows: tags,
 notifications, the auto-reply, and one `rules_applied` event that names the

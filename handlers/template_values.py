@@ -1,7 +1,7 @@
 """Fill a template of rules.yaml for one ticket: the placeholder values and the customer's language.
 
 The Reply modal, `/desk reply N #name` and the rules' auto-replies all fill
-templates here, so an agent sees the same text that an auto-reply would send.
+templates here, so an agent gets the same text that an auto-reply would send.
 """
 
 from datetime import datetime
@@ -13,16 +13,16 @@ from handlers.templates import RenderedTemplate, render_template
 from store.models import Ticket
 
 # A text counts as written in a language when at least this share of its letters is
-# in that language's script; otherwise the file's locale is used.
+# in that language's script. Otherwise the file's locale is used.
 SCRIPT_SHARE = 0.5
-# Only the start of a message is looked at: a long quoted history says nothing new.
+# Only the start of a message is read, because a long quoted history adds nothing.
 SAMPLE_CHARACTERS = 2000
 
 
 def customer_language(text: str, default: str) -> str:
     """Return "ru" for a mostly Cyrillic text, "en" for a mostly Latin one, else `default`.
 
-    Customers write in the language they want the answer in, and a Russian
+    Customers write in the language they want the reply in, and a Russian
     team often serves English-speaking customers as well.
     """
     letters = [character for character in text[:SAMPLE_CHARACTERS] if character.isalpha()]

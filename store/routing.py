@@ -23,6 +23,7 @@ from store.models import (
     TicketStatus,
     TicketTag,
 )
+from store.tickets import advance_counter
 
 # Statuses in which a ticket still needs its owner's work.
 OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.ON_HOLD)
@@ -82,16 +83,7 @@ def take_round_robin_turn(session: Session, department: str) -> int:
         .values(value=Counter.value + 1)
         .returning(Counter.value)
     )
-    value = session.execute(advance).scalar_one_or_none()
-    if value is not None:
-        return int(value)
-
-    try:
-        with session.begin_nested():
-            session.add(Counter(name=name, value=0))
-    except IntegrityError:
-        pass  # another worker created the row first; the UPDATE below advances it
-    return int(session.execute(advance).scalar_one())
+    return advance_counter(session, name, advance)
 
 
 def take_auto_reply_slot(

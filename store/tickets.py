@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Executable, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -168,16 +168,21 @@ def reserve_ticket_number(session: Session) -> int:
     The counter never falls behind a number already in use, so tickets
     imported with their own numbers do not collide with new ones.
     """
-    number: int | None = session.connection().execute(_ADVANCE_TICKET_COUNTER).scalar_one_or_none()
-    if number is not None:
-        return number
+    return advance_counter(session, TICKET_COUNTER, _ADVANCE_TICKET_COUNTER)
+
+
+def advance_counter(session: Session, name: str, advance: Executable) -> int:
+    """Run `advance`, an UPDATE ... RETURNING of counter `name`, creating the row on first use."""
+    value: int | None = session.connection().execute(advance).scalar_one_or_none()
+    if value is not None:
+        return value
 
     try:
         with session.begin_nested():
-            session.add(Counter(name=TICKET_COUNTER, value=0))
+            session.add(Counter(name=name, value=0))
     except IntegrityError:
         pass  # another process created the row first; the UPDATE below uses it
-    return int(session.execute(_ADVANCE_TICKET_COUNTER).scalar_one())
+    return int(session.execute(advance).scalar_one())
 
 
 def find_customer_by_address(session: Session, address: str) -> Customer | None:

@@ -1,4 +1,4 @@
-"""The digest's numbers, on SQLite and PostgreSQL, for a desk whose answers are known."""
+"""The digest's numbers, on SQLite and PostgreSQL, for a desk whose correct figures are known."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -99,7 +99,8 @@ def test_an_empty_period(session_factory: sessionmaker[Session]) -> None:
     assert [(a.name, a.replies, a.first_response) for a in empty.agents] == [
         (name, 0, DurationSummary()) for name in fx.AGENTS
     ]
-    assert empty.tags == [] and empty.topics == []
+    assert empty.tags == []
+    assert empty.topics == []
     assert sum(map(sum, empty.load)) == 0
     assert (empty.first_response_breaches, empty.resolution_breaches) == (0, 0)
     assert empty.unanswered_questions == {}

@@ -1,4 +1,4 @@
-"""Who has a ticket's Reply modal open: recorded when it opens, forgotten when it closes.
+"""Reply drafts: the agents who have a ticket's Reply modal open, recorded until it closes.
 
 The Reply button opens the modal first, while the trigger id is valid,
 and records the draft after that. When someone else is replying to the
@@ -37,8 +37,8 @@ def note_reply_draft(
     """Record `actor`'s open Reply modal of ticket `number`; warn them of what stops their reply.
 
     The warning names another agent who is replying, or the owner when the
-    ticket is held by someone else, so that nobody writes a reply that Send
-    will refuse. `opened` is the view that views.open returned, whose id and
+    ticket is held by someone else, so that no agent writes a reply that Send
+    rejects. `opened` is the view that views.open returned, whose id and
     hash the warning's views.update uses.
     """
     others = open_draft(desk.session_factory, actor.name, number)
