@@ -3,8 +3,11 @@
 While an agent has a ticket's Reply dialog open, a row in `reply_drafts`
 says so; the ticket's card shows it ("Sveta is replying…") and a second
 agent who opens the dialog is warned. The row goes when the reply is sent
-or the dialog is closed, and a row older than `DRAFT_TTL` counts for
-nothing, so a crashed client does not keep the warning up for good.
+or the dialog is closed. While the agent types, the dialog reports it
+(`touch_draft`) and the row's time moves forward, at most once per
+`HEARTBEAT_INTERVAL`. A row whose time is older than `DRAFT_TTL` counts for
+nothing and the queue's jobs delete it, so a dialog whose closing was never
+reported (a crashed client, a closed browser) leaves the card soon.
 
 When a reply to a ticket is queued within `REPLY_WINDOW` of another agent's
 reply to it, the second is held back: its email and its thread post wait
@@ -16,6 +19,7 @@ or Discard (`discard_reply`).
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +35,17 @@ from store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-# A draft older than this is a dialog that was never closed, such as after a crash.
-DRAFT_TTL = timedelta(minutes=15)
+# The agent's typing refreshes a draft at most this often, so a fast typist
+# costs one write a minute, and the stored time lags the last keystroke by
+# less than this.
+HEARTBEAT_INTERVAL = timedelta(seconds=60)
+# A draft with no sign of life (the opening, a keystroke, a template chosen)
+# for this long is a dialog whose closing Slack never reported, such as after
+# a crash. Because of the HEARTBEAT_INTERVAL lag, an agent who reads before
+# typing has at least four minutes without a keystroke. When they type after
+# that, the draft comes back. The queue's jobs run every minute, so the card
+# drops a silent draft at most six minutes after its last sign of life.
+DRAFT_TTL = timedelta(minutes=5)
 # A second agent's reply within this time after the first is held back.
 REPLY_WINDOW = timedelta(minutes=2)
 
@@ -120,6 +133,102 @@ def _save_draft(session: Session, ticket_id: int, agent: str, now: datetime) -> 
     except IntegrityError:
         return False  # the same agent opened it twice at once; one row is enough
     return True
+
+
+class DraftTouch(Enum):
+    """The outcome of a sign of life from an open Reply dialog for its draft."""
+
+    KEPT = "kept"  # written less than HEARTBEAT_INTERVAL before, so not written again
+    REFRESHED = "refreshed"
+    RESTORED = "restored"  # it had expired and been deleted, so it is recorded again
+    SENT = "sent"  # the agent's reply was queued after this sign of life, so not restored
+    NO_TICKET = "no_ticket"
+
+
+def touch_draft(
+    session_factory: sessionmaker[Session], agent: str, number: int, now: datetime | None = None
+) -> DraftTouch:
+    """Record that `agent` is still writing in ticket `number`'s Reply dialog at `now`.
+
+    The draft's time moves to `now` only when it is older than
+    HEARTBEAT_INTERVAL, so most keystrokes cost one read. A draft that had
+    expired comes back, and the card is redrawn to show it again.
+    """
+    now = now or utcnow()
+    with session_factory.begin() as session:
+        found = session.execute(
+            select(Ticket.id, ReplyDraft.opened_at)
+            .outerjoin(
+                ReplyDraft, (ReplyDraft.ticket_id == Ticket.id) & (ReplyDraft.agent == agent)
+            )
+            .where(Ticket.number == number)
+        ).first()
+        if found is None:
+            return DraftTouch.NO_TICKET
+        ticket_id, seen_at = found
+        if seen_at is None:
+            touched = _restore_draft(session, ticket_id, agent, now)
+        elif seen_at >= now - HEARTBEAT_INTERVAL or not _refresh_draft(
+            session, ticket_id, agent, now
+        ):
+            touched = DraftTouch.KEPT
+        else:
+            touched = DraftTouch.REFRESHED
+            if seen_at < now - DRAFT_TTL:  # the card stopped showing it, so redraw the card
+                _redraw_card(session, ticket_id)
+    if touched in (DraftTouch.RESTORED, DraftTouch.SENT):
+        logger.info("ticket #%d: reply draft of %s %s by typing", number, agent, touched.value)
+    return touched
+
+
+def _refresh_draft(session: Session, ticket_id: int, agent: str, now: datetime) -> bool:
+    """Move the draft's time to `now` and return True, or return False when it is recent.
+
+    The condition is in the UPDATE itself, so of two heartbeats at once, in
+    two workers, only one writes.
+    """
+    result = session.execute(
+        update(ReplyDraft)
+        .where(
+            ReplyDraft.ticket_id == ticket_id,
+            ReplyDraft.agent == agent,
+            ReplyDraft.opened_at < now - HEARTBEAT_INTERVAL,
+        )
+        .values(opened_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _restore_draft(session: Session, ticket_id: int, agent: str, now: datetime) -> DraftTouch:
+    """Record the draft again after it expired, unless the reply went out after `now`.
+
+    A keystroke's heartbeat waits in the listener's queue, so it may run
+    after the Send that came later has removed the draft.
+
+    NOTE: a heartbeat that runs after a later Cancel restores the draft, which
+    then shows until DRAFT_TTL passes, since a closing leaves no record.
+    """
+    sent_later = session.scalar(
+        select(Message.id)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.kind == MessageKind.AGENT_REPLY,
+            Message.author == agent,
+            Message.created_at >= now,
+        )
+        .limit(1)
+    )
+    if sent_later is not None:
+        return DraftTouch.SENT
+    if _save_draft(session, ticket_id, agent, now):
+        _redraw_card(session, ticket_id)
+    return DraftTouch.RESTORED
+
+
+def _redraw_card(session: Session, ticket_id: int) -> None:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is not None:
+        enqueue_card_update(session, ticket)
 
 
 def close_draft(session_factory: sessionmaker[Session], agent: str, number: int) -> bool:

@@ -5,6 +5,9 @@ and records the draft after that. When someone else is replying to the
 same ticket, the open modal is updated with a warning at its top. Slack
 sends view_closed when the modal is cancelled, because it is opened with
 notify_on_close; a sent reply clears its draft in handlers/replies.py.
+When Slack never sends view_closed, such as when the browser is closed, the
+draft expires a few minutes after the agent's last keystroke, which the
+modal reports (bot/slack/reply_modal.py, `keep_draft`).
 """
 
 import json

@@ -11,12 +11,18 @@ box with views.update. Slack keeps what a person typed in an input block
 whose block_id and action_id stay the same (views.update, "Preserving input
 entry"), so a new initial_value shows only under a new block_id: every fill
 gives the message box and the menu new block_ids.
+
+The message box sends a block_actions request as the agent types, and a
+template choice sends one too: each is a sign of life of the agent's draft
+(handlers/collisions.py), so the card stops saying that someone is replying
+soon after their dialog went away without Slack reporting its closing.
 """
 
 import json
 import logging
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeoutError
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -33,12 +39,13 @@ from bot.slack.control_values import (
 )
 from bot.slack.held_replies import held_view
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, cut_text
-from handlers.collisions import held_reply_of
+from handlers.collisions import held_reply_of, touch_draft
 from handlers.i18n import Translator
 from handlers.replies import send_reply
 from handlers.template_replies import fill_ticket_template
 from handlers.templates import Template, pick_language, render_text
 from handlers.ticket_actions import Feedback, refusal_for_stranger
+from store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +103,21 @@ def reply_view(
     menu = template_menu(templates, t, revision)
     if menu is not None:
         blocks.append(menu)
-    message_box: Block = {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": True}
+    message_box: Block = {
+        "type": "plain_text_input",
+        "action_id": INPUT_ACTION,
+        "multiline": True,
+        # Typing sends block_actions requests, which keep the draft alive.
+        # The text still comes with the view_submission, in the view's state.
+        "dispatch_action_config": {"trigger_actions_on": ["on_character_entered"]},
+    }
     if text:
         message_box["initial_value"] = text
     blocks.append(
         {
             "type": "input",
             "block_id": _block_id(INPUT_BLOCK, revision),
+            "dispatch_action": True,
             "label": plain(t.gettext("Message to the customer")),
             "element": message_box,
         }
@@ -242,8 +257,44 @@ def register_reply_modal(app: App, desk: SlackDesk) -> None:
 
     @app.action(TEMPLATE_ACTION)
     def on_template(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        seen_at = utcnow()
         ack()
-        desk.run_later(fill_reply_modal, desk, body, client)
+        desk.run_later(fill_reply_modal, desk, body, client, seen_at)
+
+    # The customer note's modal has a message box with the same action_id, so
+    # the matcher checks the view's callback_id.
+    @app.action(INPUT_ACTION, matchers=[is_reply_modal])
+    def on_typing(ack: Ack, body: dict[str, Any]) -> None:
+        seen_at = utcnow()
+        ack()
+        desk.run_later(note_typing, desk, body, seen_at)
+
+
+def is_reply_modal(body: dict[str, Any]) -> bool:
+    """Return True when the request comes from a Reply modal."""
+    view = body.get("view")
+    return isinstance(view, dict) and view.get("callback_id") == CALLBACK_ID
+
+
+def note_typing(desk: SlackDesk, body: dict[str, Any], seen_at: datetime) -> None:
+    """Keep the draft of the agent typing in the Reply modal alive; see `keep_draft`."""
+    user_id = str((body.get("user") or {}).get("id") or "")
+    number = _modal_ticket(body["view"], user_id)
+    if number is not None:
+        keep_draft(desk, user_id, number, seen_at)
+
+
+def keep_draft(desk: SlackDesk, user_id: str, number: int, seen_at: datetime) -> None:
+    """Record a sign of life of `user_id`'s Reply modal of ticket `number`, seen at `seen_at`.
+
+    Only an agent who may open the modal has a draft; anyone else's request
+    changes nothing.
+    """
+    actor = desk.people.actor(user_id)
+    if actor is None or not actor.works_tickets:
+        logger.info("ticket #%d: reply modal activity of %s ignored: not an agent", number, user_id)
+        return
+    touch_draft(desk.session_factory, actor.name, number, now=seen_at)
 
 
 def _modal_ticket(view: dict[str, Any], user_id: str) -> int | None:
@@ -255,16 +306,22 @@ def _modal_ticket(view: dict[str, Any], user_id: str) -> int | None:
         return None
 
 
-def fill_reply_modal(desk: SlackDesk, body: dict[str, Any], client: WebClient) -> None:
-    """Add the chosen template, filled in for the modal's ticket, to the message box."""
+def fill_reply_modal(
+    desk: SlackDesk, body: dict[str, Any], client: WebClient, seen_at: datetime
+) -> None:
+    """Add the chosen template, filled in for the modal's ticket, to the message box.
+
+    The choice, or clearing the menu, is a sign of life of the agent's draft.
+    """
     view = body["view"]
-    name = (body["actions"][0].get("selected_option") or {}).get("value")
-    if not name:
-        return  # the menu was cleared: nothing to add
     user_id = body["user"]["id"]
     number = _modal_ticket(view, user_id)
     if number is None:
         return
+    keep_draft(desk, user_id, number, seen_at)
+    name = (body["actions"][0].get("selected_option") or {}).get("value")
+    if not name:
+        return  # the menu was cleared: nothing to add
     text_block, typed = typed_text(view)
     t = desk.people.translator(user_id)
 
