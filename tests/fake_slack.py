@@ -8,7 +8,10 @@ a method with an HTTP error (429 with Retry-After, 500) or a Slack error
 bot user, for conversations.history and conversations.replies, and takes
 files_upload_v2's three steps: an upload URL on its own server (the
 method name `file_upload` in calls and failures), then the completion,
-which records the file's bytes and name and shares it in its thread.
+which records each file's bytes and name and shares all the files of the
+call in one message of its thread. `reject_upload` makes the upload URL of
+one file name fail, as Slack rejects a file type that a workspace does not
+allow.
 apps.connections.open returns `socket_mode_url`, where a test serves
 Socket Mode (tests/fake_socket_mode.py). A call to any other method is
 recorded and fails the test when the fake is closed. `SlackRequests` sends
@@ -108,6 +111,14 @@ class _UploadSlot:
 
 
 @dataclass
+class _Rejection:
+    """How a file name's upload URL fails: with `error`, `times` more times (None: always)."""
+
+    error: str
+    times: int | None
+
+
+@dataclass
 class _Failure:
     method: str
     status: int
@@ -137,6 +148,7 @@ class FakeSlack:
     _rejected_blocks: list[list[str]] = field(default_factory=list)
     _upload_slots: dict[str, _UploadSlot] = field(default_factory=dict)
     _uploads: list[UploadedFile] = field(default_factory=list)
+    _rejections: dict[str, _Rejection] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._server = ThreadingHTTPServer((HOST, 0), _handler_class(self))
@@ -205,6 +217,13 @@ class FakeSlack:
         failure = _Failure(method, status, error or f"http_{status}", retry_after, skip)
         with self._changed:
             self._failures.append(failure)
+
+    def reject_upload(
+        self, filename: str, error: str = "file_type_not_allowed", times: int | None = None
+    ) -> None:
+        """Fail files.getUploadURLExternal for `filename` with `error`, `times` times or always."""
+        with self._changed:
+            self._rejections[filename] = _Rejection(error, times)
 
     def error_next(self, method: str, error: str, skip: int = 0) -> None:
         """Answer the next call of `method`, after `skip` more, with HTTP 200 and `error`."""
@@ -377,11 +396,15 @@ class FakeSlack:
         }
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename", ""))
         with self._changed:
+            rejection = self._rejections.get(filename)
+            if rejection is not None and rejection.times != 0:
+                if rejection.times is not None:
+                    rejection.times -= 1
+                return {"ok": False, "error": rejection.error}
             file_id = f"F{len(self._upload_slots) + 1:08d}"
-            self._upload_slots[file_id] = _UploadSlot(
-                str(args.get("filename", "")), int(args.get("length", 0))
-            )
+            self._upload_slots[file_id] = _UploadSlot(filename, int(args.get("length", 0)))
         port = self._server.server_address[1]
         return {
             "ok": True,

@@ -119,8 +119,8 @@ def test_thread_post_listing_fits(intake: Intake, slack: SlackTestDesk, fake: Fa
 
 
 def test_failed_uploads_listing_fits(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
-    for _ in range(ATTACHMENTS):
-        fake.fail_next("files.getUploadURLExternal", 500)
+    for index in range(1, ATTACHMENTS + 1):
+        fake.reject_upload(file_name(index))
     intake.take(mail_with_files("<l2-7501@mail.example.org>", "Contract appendices"))
     slack.deliver()
     posts = [c for c in fake.calls("chat.postMessage") if c.args.get("thread_ts")]

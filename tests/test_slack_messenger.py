@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.card_lookup import CARD_LOOKUP_MESSAGES, CARD_LOOKUP_SECONDS
+from bot.slack.messenger import MAX_THREAD_PARTS
 from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
 from handlers.notifications import POST_TICKET, enqueue_card_update
@@ -279,7 +280,8 @@ def test_injection_shown_as_written(intake: Intake, slack: SlackTestDesk, fake: 
     assert body in texts
 
 
-# Case 028: a 47,703-character email must reach the thread whole, within Slack's limits.
+# Case 028: a 47,703-character email must reach the thread within Slack's limits: its
+# start in MAX_THREAD_PARTS posts, and all of it in a text file.
 def long_body() -> str:
     message = email.message_from_bytes(case_file("028"), policy=email.policy.default)
     body = message.get_body(("plain",))
@@ -299,6 +301,11 @@ def delivered_text(fake: FakeSlack, thread_ts: str) -> str:
     return "".join(body_sections(post) for post in thread_posts(fake, thread_ts))
 
 
+def text_files(fake: FakeSlack) -> list[str]:
+    """Return the text of each .txt file uploaded, decoded as UTF-8."""
+    return [u.data.decode("utf-8") for u in fake.uploads() if u.filename.endswith(".txt")]
+
+
 @pytest.fixture
 def long_mail(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> str:
     intake.take(case_file("028"))
@@ -307,7 +314,13 @@ def long_mail(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> str:
 
 
 def test_long_mail_whole(long_mail: str, fake: FakeSlack) -> None:
-    assert delivered_text(fake, long_mail) == long_body().strip("\n")
+    whole = long_body().strip("\n")
+    posted_text = delivered_text(fake, long_mail)
+
+    assert len(thread_posts(fake, long_mail)) == MAX_THREAD_PARTS
+    assert whole.startswith(posted_text)
+    assert "END-OF-LOG-7781" not in posted_text
+    assert text_files(fake) == [whole]
 
 
 def test_long_mail_within_limits(long_mail: str, fake: FakeSlack) -> None:
@@ -328,8 +341,7 @@ def test_long_mail_within_limits(long_mail: str, fake: FakeSlack) -> None:
 def test_long_mail_line_boundaries(long_mail: str, fake: FakeSlack) -> None:
     pieces = [body_sections(post) for post in thread_posts(fake, long_mail)]
 
-    assert all(piece.endswith("\n") for piece in pieces[:-1])
-    assert "END-OF-LOG-7781" in pieces[-1]
+    assert all(piece.endswith("\n") for piece in pieces)
 
 
 def test_long_mail_parts_numbered(long_mail: str, fake: FakeSlack) -> None:
@@ -352,9 +364,13 @@ def test_too_long_split_again(intake: Intake, slack: SlackTestDesk, fake: FakeSl
     intake.take(case_file("028"))
     slack.deliver()
     rejected = [c for c in fake.calls("chat.postMessage") if c.args.get("thread_ts")]
+    accepted = thread_posts_accepted(fake, slack.card_ts(1))
+    whole = long_body().strip("\n")
 
-    assert delivered_text_accepted(fake, slack.card_ts(1)) == long_body().strip("\n")
-    assert len(rejected) > len(thread_posts_accepted(fake, slack.card_ts(1)))
+    assert whole.startswith(delivered_text_accepted(fake, slack.card_ts(1)))
+    assert len(accepted) == MAX_THREAD_PARTS
+    assert len(rejected) > len(accepted)
+    assert text_files(fake) == [whole]
 
 
 def thread_posts_accepted(fake: FakeSlack, thread_ts: str) -> list[dict[str, object]]:

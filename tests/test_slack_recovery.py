@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
+from bot.slack.messenger import MAX_THREAD_PARTS
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, split_text, unescape
 from handlers.config import Rules
 from handlers.notifications import POST_TICKET
@@ -27,6 +28,9 @@ FILES = 5
 # Lines of a log that make the email's text about 10,000 characters: the card
 # shows its start and the whole text follows in the thread in four parts.
 LOG_LINES = 230
+# Lines of a Russian log that make about 40,000 characters: more than
+# MAX_THREAD_PARTS parts, so the whole text also goes in a .txt file.
+LONG_LOG_LINES = 800
 
 
 def body() -> str:
@@ -35,6 +39,14 @@ def body() -> str:
         for i in range(LOG_LINES)
     ]
     return "The export fails; here is the log.\n\n" + "\n".join(lines) + "\n"
+
+
+def long_body() -> str:
+    lines = [
+        f"2025-03-18 09:{i // 60 % 60:02d}:{i % 60:02d} шаг выгрузки {i:03d} не выполнен"
+        for i in range(LONG_LOG_LINES)
+    ]
+    return "Выгрузка падает; вот журнал.\n\n" + "\n".join(lines) + "\n"
 
 
 def file_name(index: int) -> str:
@@ -50,6 +62,17 @@ def long_mail_with_files() -> bytes:
     return mail_with_attachments(
         "<r1-7701@mail.example.org>", "Cannot export report", body(), files
     )
+
+
+def longer_mail_with_files() -> bytes:
+    files = [(file_name(index), file_bytes(index), "image/png") for index in range(1, FILES + 1)]
+    return mail_with_attachments(
+        "<r2-7701@mail.example.org>", "Cannot export report", long_body(), files
+    )
+
+
+def text_file_name(intake: Intake) -> str:
+    return f"ticket-1-message-{intake.ticket(1).messages[0].id}.txt"
 
 
 def crash_and_restart(slack: SlackTestDesk) -> None:
@@ -145,7 +168,9 @@ def test_missing_parts_posted(intake: Intake, slack: SlackTestDesk, fake: FakeSl
 
 
 def test_missing_files_uploaded(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
-    # The third file's upload fails; the crash comes before the thread row is committed.
+    # The third file's upload fails in the batch of five and again alone; the crash
+    # comes before the thread row is committed.
+    fake.fail_next("file_upload", 500, skip=2)
     fake.fail_next("file_upload", 500, skip=2)
     intake.take(long_mail_with_files())
     slack.deliver()
@@ -199,8 +224,10 @@ def test_unreadable_thread_posts_again(
 
 
 def test_agent_reply_not_counted(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
-    # An agent shares a file with the same name in the card's thread before the retry.
-    fake.fail_next("file_upload", 500, skip=0)
+    # The first file's upload fails in its batch and again alone. Then, before the
+    # retry, an agent shares a file with the same name in the card's thread.
+    fake.fail_next("file_upload", 500)
+    fake.fail_next("file_upload", 500)
     intake.take(long_mail_with_files())
     slack.deliver()
     ts = slack.card_ts(1)
@@ -210,3 +237,70 @@ def test_agent_reply_not_counted(intake: Intake, slack: SlackTestDesk, fake: Fak
     slack.deliver()
 
     assert [upload.filename for upload in fake.uploads()].count(file_name(1)) == 1
+
+
+def visible(intake: Intake) -> str:
+    return intake.ticket(1).messages[0].visible_text.strip("\n")
+
+
+def text_file_uploads(fake: FakeSlack, name: str) -> list[bytes]:
+    return [upload.data for upload in fake.uploads() if upload.filename == name]
+
+
+def test_capped_parts_resumed(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    # The card and two parts are posted; the third part's post fails with the crash.
+    fake.fail_next("chat.postMessage", 500, skip=3)
+    intake.take(longer_mail_with_files())
+    slack.deliver()
+    crash_and_restart(slack)
+    slack.deliver()
+    ts = slack.card_ts(1)
+    starts = [part["metadata"]["event_payload"]["start"] for part in text_parts(fake, ts)]
+    tried = [c for c in fake.calls("chat.postMessage") if c.args.get("thread_ts") == ts]
+    name = text_file_name(intake)
+
+    assert len(channel_cards(fake)) == 1
+    assert len(tried) == MAX_THREAD_PARTS + 1
+    assert len(split_text(visible(intake), SECTION_TEXT_LIMIT)) > MAX_THREAD_PARTS
+    assert len(starts) == MAX_THREAD_PARTS
+    assert starts == sorted(set(starts))
+    assert visible(intake).startswith(thread_text(fake, ts))
+    assert text_file_uploads(fake, name) == [visible(intake).encode("utf-8")]
+    assert thread_files(fake, ts) == all_files() + Counter([name])
+
+
+def test_text_file_not_uploaded_twice(
+    intake: Intake, slack: SlackTestDesk, fake: FakeSlack
+) -> None:
+    intake.take(longer_mail_with_files())
+    slack.deliver()
+    ts = slack.card_ts(1)
+    posts_before = len(fake.calls("chat.postMessage"))
+    crash_and_restart(slack)
+    slack.deliver()
+    name = text_file_name(intake)
+
+    assert len(fake.calls("chat.postMessage")) == posts_before
+    assert len(text_parts(fake, ts)) == MAX_THREAD_PARTS
+    assert len(text_file_uploads(fake, name)) == 1
+    assert len(fake.uploads()) == FILES + 1
+    assert thread_files(fake, ts) == all_files() + Counter([name])
+
+
+def test_missing_text_file_uploaded(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(longer_mail_with_files())
+    name = text_file_name(intake)
+    # Slack rejects the text file in its batch and again alone. Then the crash comes.
+    fake.reject_upload(name, "internal_error", times=2)
+    slack.deliver()
+    ts = slack.card_ts(1)
+    files_before = thread_files(fake, ts)
+    crash_and_restart(slack)
+    slack.deliver()
+
+    assert files_before == all_files()
+    assert thread_files(fake, ts) == all_files() + Counter([name])
+    assert text_file_uploads(fake, name) == [visible(intake).encode("utf-8")]
+    assert fake.uploads()[-1].filename == name
+    assert len(fake.uploads()) == FILES + 1
+    assert len(text_parts(fake, ts)) == MAX_THREAD_PARTS

@@ -3,6 +3,7 @@
 import dataclasses
 import email
 import email.policy
+import math
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.mrkdwn import unescape
+from bot.slack.uploads import UPLOAD_BATCH_FILES
 from handlers.config import Rules
 from store.models import ChatThread, OutboxItem
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects
@@ -28,6 +30,7 @@ RULES = Rules.model_validate(
 FIRST_MAIL = customer_mail("<u1-7101@mail.example.org>")
 SCREENSHOT = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 SCREENSHOT_NAME = "Снимок экрана — ошибка №2.png"
+MANY_FILES = 25
 
 
 def follow_up_with_file() -> bytes:
@@ -53,7 +56,9 @@ def stored_files(intake: Intake, number: int, index: int = 0) -> list[tuple[str,
 
 def mime_files(raw: bytes) -> list[bytes]:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    return [part.get_payload(decode=True) for part in parsed.iter_attachments()]
+    payloads = [part.get_payload(decode=True) for part in parsed.iter_attachments()]
+    assert all(isinstance(payload, bytes) for payload in payloads)
+    return [payload for payload in payloads if isinstance(payload, bytes)]
 
 
 def post_texts(fake: FakeSlack, thread_ts: str) -> list[str]:
@@ -167,6 +172,8 @@ def test_too_large_file_listed(
 def test_failed_upload_keeps_post(
     intake: Intake, slack: SlackTestDesk, fake: FakeSlack, step: str
 ) -> None:
+    # The first file's step fails in the batch of all seven, and again when it is tried alone.
+    fake.fail_next(step, 500)
     fake.fail_next(step, 500)
     intake.take(case_file("007"))
     slack.deliver()
@@ -198,3 +205,60 @@ def test_failed_completion_listed(intake: Intake, slack: SlackTestDesk, fake: Fa
     assert "Here is the error on screen." in texts
     assert f"📎 Not uploaded to Slack: {SCREENSHOT_NAME} (1 KiB)" in texts
     assert set(states) == {"done"}
+
+
+def page_name(index: int) -> str:
+    return f"Скан страницы {index:02d}.pdf"
+
+
+def page_bytes(index: int) -> bytes:
+    return f"%PDF-1.4 страница {index:02d}\n".encode()
+
+
+def mail_with_pages() -> bytes:
+    files = [(page_name(i), page_bytes(i), "application/pdf") for i in range(1, MANY_FILES + 1)]
+    return mail_with_attachments(
+        "<u3-7101@mail.example.org>", "Scanned contract", "All pages attached.", files
+    )
+
+
+def test_files_shared_in_batches(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    intake.take(mail_with_pages())
+    slack.deliver()
+    completions = fake.calls("files.completeUploadExternal")
+    uploads = fake.uploads()
+    shares = [r for r in fake.thread_replies(CHANNEL, slack.card_ts(1)) if r.get("files")]
+
+    assert len(completions) == math.ceil(MANY_FILES / UPLOAD_BATCH_FILES)
+    assert [len(call.args["files"]) for call in completions] == [10, 10, 5]
+    assert [(u.filename, u.data) for u in uploads] == [
+        (page_name(i), page_bytes(i)) for i in range(1, MANY_FILES + 1)
+    ]
+    assert {u.thread_ts for u in uploads} == {slack.card_ts(1)}
+    assert [len(share["files"]) for share in shares] == [10, 10, 5]
+
+
+def test_failed_batch_one_by_one(intake: Intake, slack: SlackTestDesk, fake: FakeSlack) -> None:
+    fake.reject_upload(page_name(13))
+    intake.take(mail_with_pages())
+    slack.deliver()
+    completions = fake.calls("files.completeUploadExternal")
+    uploaded = [u.filename for u in fake.uploads()]
+
+    assert uploaded == [page_name(i) for i in range(1, MANY_FILES + 1) if i != 13]
+    assert [len(call.args["files"]) for call in completions] == [10] + [1] * 9 + [5]
+    assert f"📎 Not uploaded to Slack: {page_name(13)} ({len(page_bytes(13))} B)" in post_texts(
+        fake, slack.card_ts(1)
+    )
+
+
+def test_batch_within_bytes(
+    intake: Intake, slack: SlackTestDesk, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.slack.uploads.UPLOAD_BATCH_BYTES", 3 * len(page_bytes(1)))
+    intake.take(mail_with_pages())
+    slack.deliver()
+    completions = fake.calls("files.completeUploadExternal")
+
+    assert [len(call.args["files"]) for call in completions] == [3] * 8 + [1]
+    assert len(fake.uploads()) == MANY_FILES

@@ -8,7 +8,7 @@ entities are escaped in every text object as well.
 """
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,11 @@ from bot.slack.mrkdwn import (
     escaped_length,
     split_text,
 )
-from bot.slack.uploads import is_uploadable
+from bot.slack.uploads import FileToUpload, is_uploadable
 from handlers.card_facts import card_fact_lines
 from handlers.i18n import Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
-from handlers.messenger import AttachmentView, MessageView, TicketCard
+from handlers.messenger import MessageView, TicketCard
 
 Block = dict[str, Any]
 
@@ -227,12 +227,18 @@ def _value(**fields: object) -> str:
 
 
 def render_parts(
-    message: MessageView, t: Translator, pieces: list[str], first: int = 0
+    message: MessageView,
+    t: Translator,
+    pieces: list[str],
+    first: int = 0,
+    rest_note: str | None = None,
 ) -> list[SlackMessage]:
     """Render thread posts for `pieces` of a message's text, from piece number `first` on.
 
     The first post carries the heading with the delivery state, the
     attachments and the notes, so redrawing it shows a new delivery state.
+    The last post ends with `rest_note` when the pieces do not contain the
+    whole text (see `rest_in_file_note`).
     """
     heading = message_heading(message, t)
     count = len(pieces)
@@ -240,10 +246,24 @@ def render_parts(
     for index in range(first, count):
         title = heading if count == 1 else f"{heading} ({index + 1}/{count})"
         blocks = [plain_context(title), plain_section(pieces[index])]
+        if rest_note is not None and index == count - 1:
+            blocks.append(plain_context(rest_note))
         if index == 0:
             blocks.extend(_attachments_and_notes(message, t))
         posts.append(SlackMessage(text=fallback(title), blocks=blocks))
     return posts
+
+
+def rest_in_file_note(rest: int, filename: str, t: Translator) -> str:
+    """Return the note for a message's last thread post: how much text is left out, and where."""
+    return t.ngettext(
+        "The rest of this message ({count} character) is in the attached file {filename}, "
+        "which contains the whole text.",
+        "The rest of this message ({count} characters) is in the attached file {filename}, "
+        "which contains the whole text.",
+        rest,
+        filename=filename,
+    )
 
 
 def text_pieces(message: MessageView, t: Translator, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
@@ -303,16 +323,16 @@ def _attachments_and_notes(message: MessageView, t: Translator) -> list[Block]:
     return blocks
 
 
-def render_upload_failures(attachments: list[AttachmentView], t: Translator) -> SlackMessage:
-    """Render the thread post that lists attachments whose upload to Slack failed."""
+def render_upload_failures(files: Sequence[FileToUpload], t: Translator) -> SlackMessage:
+    """Render the thread post that lists files (attachments, a text file) not uploaded to Slack."""
     lines = [
         "📎 "
         + t.gettext(
             "Not uploaded to Slack: {filename} ({size})",
-            filename=_short_filename(attachment.filename),
-            size=t.size(attachment.size),
+            filename=_short_filename(file.name),
+            size=t.size(file.size),
         )
-        for attachment in attachments
+        for file in files
     ]
     text = fit_lines(lines, SECTION_TEXT_LIMIT, _more_attachments(t))
     return SlackMessage(text=fallback(text), blocks=[plain_section(text)])

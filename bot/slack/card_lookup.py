@@ -9,8 +9,10 @@ first attempt.
 
 The same crash can come after some of the card's thread posts: the parts of
 a long email, each posted with metadata {event_type: "threaddesk_message",
-payload {ticket, message, part, start, end}}, and the email's files.
-Reading the card's thread replies shows which of them are already there.
+payload {ticket, message, part, start, end}}, and the email's files, among
+them the .txt file with the whole text of an email too long for its parts.
+Reading the card's thread replies shows which of them are already there:
+parts by their character range, files by their name and size.
 """
 
 import time

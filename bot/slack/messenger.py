@@ -2,10 +2,14 @@
 
 Every post sets `unfurl_links` and `unfurl_media` off, so a link in an email
 gets no preview, and never sets `link_names` or `parse`, so Slack does not
-turn bare names into mentions. A long text is posted as several messages.
-If one of them fails, the retry continues after the parts already posted,
-which this process remembers in memory. An email's stored attachments are
-uploaded into the thread after its post.
+turn bare names into mentions. A long text is posted as several messages,
+at most MAX_THREAD_PARTS of them. When it needs more, the last of them gives
+the number of characters left out, and the whole text follows as a UTF-8
+.txt file named after the ticket and the message. If one post fails, the
+retry continues after the parts already posted, which this process keeps in
+memory. After a crash, the card's thread shows them (see card_lookup.py).
+The text file and an email's stored attachments are uploaded into the
+thread after the post, several files per share (see uploads.py).
 """
 
 import logging
@@ -26,6 +30,7 @@ from bot.slack.blocks import (
     render_card,
     render_parts,
     render_upload_failures,
+    rest_in_file_note,
     text_pieces,
 )
 from bot.slack.card_lookup import (
@@ -46,10 +51,16 @@ from bot.slack.direct_messages import (
     render_direct_message,
 )
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, escape, split_text
-from bot.slack.uploads import ThreadLocation, upload_attachments, upload_name
+from bot.slack.uploads import (
+    FileToUpload,
+    ThreadLocation,
+    attachment_files,
+    text_file,
+    text_file_name,
+    upload_files,
+)
 from handlers.i18n import Translator
 from handlers.messenger import (
-    AttachmentView,
     DirectMessage,
     DirectPost,
     MessageView,
@@ -67,14 +78,35 @@ TOO_LONG_ERRORS = frozenset({"msg_too_long", "msg_blocks_too_long", "invalid_blo
 MIN_PIECE_LIMIT = 250
 # Slack's errors for a channel the bot is not a member of, or cannot see at all.
 UNREACHABLE_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
+# Maximum number of thread posts for one message's text. A longer text is also
+# shared whole as a .txt file. Eight sections of up to 3,000 characters show
+# about 24,000 characters, more than nearly any email a person types, so a
+# longer text is usually a log or a forwarded chain, which reads better as a
+# file. Slack's rate limits allow about one chat.postMessage per second in a
+# channel, so the cap also keeps one email from holding up the outbox for
+# minutes (415 KB of text took about 150 posts).
+MAX_THREAD_PARTS = 8
 
 
 @dataclass
 class _Progress:
-    """The parts of one long post already in Slack, kept so a retry does not post them again."""
+    """The parts of one long post already in Slack, kept so a retry does not post them again.
 
+    `pieces` cover `text` from its start. The characters after them are only
+    in the message's text file.
+    """
+
+    text: str
     pieces: list[str]
     posted_ts: list[str] = field(default_factory=list)
+
+    def start(self, index: int) -> int:
+        """Return where piece number `index` starts in the text."""
+        return sum(len(piece) for piece in self.pieces[:index])
+
+    def rest(self) -> int:
+        """Return how many characters of the text come after the last piece."""
+        return len(self.text) - self.start(len(self.pieces))
 
 
 class SlackMessenger:
@@ -123,12 +155,13 @@ class SlackMessenger:
         ts, preview_limit = posted
         thread = ThreadRef(messenger=self.name, chat_id=channel, thread_id=ts)
         first = card.first_message
+        whole_text = None
         if first is not None and (earlier.parts or is_preview_cut(card, preview_limit)):
-            self._post_long(thread, first, ("card", card.number), earlier.parts)
+            _, whole_text = self._post_long(thread, first, ("card", card.number), earlier.parts)
         with self._lock:
             self._cards.pop(card.number, None)
         if first is not None:
-            self._upload_files(thread, first, earlier.files)
+            self._upload_files(thread, first, earlier.files, whole_text)
         return thread
 
     def _find_card(self, number: int, channel: str) -> dict[str, Any] | None:
@@ -246,8 +279,8 @@ class SlackMessenger:
 
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
         key = ("message", message.row_id if message.row_id is not None else id(message))
-        post_ts = self._post_long(thread, message, key)
-        self._upload_files(thread, message)
+        post_ts, whole_text = self._post_long(thread, message, key)
+        self._upload_files(thread, message, whole_text=whole_text)
         return post_ts
 
     def _upload_files(
@@ -255,18 +288,21 @@ class SlackMessenger:
         thread: ThreadRef,
         message: MessageView,
         already_uploaded: Counter[tuple[str, int]] | None = None,
+        whole_text: FileToUpload | None = None,
     ) -> None:
-        """Upload the message's stored files into the thread and list the ones that failed.
+        """Upload the message's text file, if any, and its stored files, then list failed ones.
 
         Files in `already_uploaded` (name and size, as the thread shows them)
         are skipped. Nothing here raises, because the post is already in
         Slack and a retry of the outbox item would post it a second time.
         """
         location = ThreadLocation(thread.chat_id, thread.thread_id)
-        attachments = _not_uploaded(message.attachments, already_uploaded or Counter())
-        failed = upload_attachments(
-            self.client, self.blobs, location, attachments, message.ticket_number
-        )
+        files = attachment_files(message.attachments)
+        if whole_text is not None:
+            # First, so that it comes right below the post that points to it.
+            files.insert(0, whole_text)
+        missing = _not_uploaded(files, already_uploaded or Counter())
+        failed = upload_files(self.client, self.blobs, location, missing, message.ticket_number)
         if not failed:
             return
         try:
@@ -277,7 +313,7 @@ class SlackMessenger:
             )
         except (SlackClientError, OSError, RateLimited) as error:
             logger.warning(
-                "ticket #%d: listing %d attachments not uploaded in thread %s failed: %s",
+                "ticket #%d: listing %d files not uploaded in thread %s failed: %s",
                 message.ticket_number,
                 len(failed),
                 thread.thread_id,
@@ -286,8 +322,10 @@ class SlackMessenger:
 
     def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
         """Redraw the first part of a post, which carries its heading and delivery state."""
-        pieces = text_pieces(message, self.translator)
-        first = render_parts(message, self.translator, pieces)[0]
+        progress = _new_progress(text_pieces(message, self.translator))
+        first = render_parts(
+            message, self.translator, progress.pieces, rest_note=self._rest_note(message, progress)
+        )[0]
         args = self._update_args(ThreadRef(thread.messenger, thread.chat_id, post_id), first)
         self._call(self.client.chat_update, "ticket #%d", message.ticket_number, **args)
         logger.info("ticket #%d: post %s updated", message.ticket_number, post_id)
@@ -377,11 +415,13 @@ class SlackMessenger:
         message: MessageView,
         key: tuple[str, int],
         earlier_parts: Sequence[PostedPart] = (),
-    ) -> str:
-        """Post a message's text in the thread in as many parts as it needs; return the first ts.
+    ) -> tuple[str, FileToUpload | None]:
+        """Post a message's text in the thread in up to MAX_THREAD_PARTS parts.
 
-        `earlier_parts` are parts found in the thread after a crash; the text
-        they cover from its start on is not posted again.
+        Return the first part's ts, and the text file to upload when the
+        parts leave some of the text out. `earlier_parts` are parts found in
+        the thread after a crash; the text they cover from its start on is
+        not posted again.
         """
         with self._lock:
             progress = self._progress.get(key)
@@ -394,8 +434,11 @@ class SlackMessenger:
         limit = SECTION_TEXT_LIMIT
         while len(progress.posted_ts) < len(progress.pieces):
             index = len(progress.posted_ts)
-            part = render_parts(message, self.translator, progress.pieces, first=index)[0]
-            start = sum(len(piece) for piece in progress.pieces[:index])
+            note = self._rest_note(message, progress)
+            part = render_parts(
+                message, self.translator, progress.pieces, first=index, rest_note=note
+            )[0]
+            start = progress.start(index)
             metadata = part_metadata(
                 message.ticket_number,
                 message.row_id,
@@ -413,25 +456,42 @@ class SlackMessenger:
         with self._lock:
             self._progress.pop(key, None)
         logger.info(
-            "ticket #%d: %s posted in thread %s in %d parts, %d of them found there before",
+            "ticket #%d: %s posted in thread %s in %d parts, %d of them found there before; "
+            "%d characters left to the text file",
             message.ticket_number,
             message.kind,
             thread.thread_id,
             len(progress.posted_ts),
             found,
+            progress.rest(),
         )
-        return progress.posted_ts[0]
+        whole_text = None
+        if progress.rest():
+            name = text_file_name(message.ticket_number, message.row_id)
+            whole_text = text_file(name, progress.text)
+        return progress.posted_ts[0], whole_text
+
+    def _rest_note(self, message: MessageView, progress: _Progress) -> str | None:
+        """Return the note on the text left out of the parts, or None when nothing is left out."""
+        rest = progress.rest()
+        if not rest:
+            return None
+        name = text_file_name(message.ticket_number, message.row_id)
+        return rest_in_file_note(rest, name, self.translator)
 
     def _split_finer(
         self, error: SlackApiError, progress: _Progress, index: int, limit: int, number: int
     ) -> int:
-        """Split the pieces not yet posted at half the size after Slack found one too long."""
+        """Split the text not yet posted at half the size after Slack found a piece too long.
+
+        The parts stay within MAX_THREAD_PARTS, so the text file takes more of the text.
+        """
         code = _error_code(error)
         if code not in TOO_LONG_ERRORS or limit // 2 < MIN_PIECE_LIMIT:
             raise error
         limit //= 2
-        rest = "".join(progress.pieces[index:])
-        progress.pieces[index:] = split_text(rest, limit)
+        progress.pieces[index:] = split_text(progress.text[progress.start(index) :], limit)
+        _cap(progress)
         logger.warning(
             "ticket #%d: Slack returned %s, so the rest is split at %d characters",
             number,
@@ -527,14 +587,25 @@ def _is_channel(conversation: object) -> bool:
     return isinstance(conversation, str) and not conversation.startswith("D")
 
 
+def _new_progress(pieces: list[str]) -> _Progress:
+    """Start posting the text that `pieces` join to, in its first MAX_THREAD_PARTS pieces."""
+    return _Progress("".join(pieces), pieces[:MAX_THREAD_PARTS])
+
+
+def _cap(progress: _Progress) -> None:
+    """Drop the pieces after MAX_THREAD_PARTS, except those already posted."""
+    del progress.pieces[max(MAX_THREAD_PARTS, len(progress.posted_ts)) :]
+
+
 def _resumed_progress(pieces: list[str], earlier_parts: Sequence[PostedPart]) -> _Progress:
     """Keep the earlier parts that cover the text from its start without a gap; split the rest.
 
     The parts' character ranges refer to the text that `pieces` join to, so
-    they hold however finely the first attempt had to split it.
+    they hold however finely the first attempt had to split it. Parts found
+    beyond MAX_THREAD_PARTS (posted before the cap existed) are all kept.
     """
     text = "".join(pieces)
-    progress = _Progress([])
+    progress = _Progress(text, [])
     covered = 0
     for part in sorted(earlier_parts, key=lambda found: (found.start, found.ts)):
         if part.start < covered:
@@ -545,24 +616,25 @@ def _resumed_progress(pieces: list[str], earlier_parts: Sequence[PostedPart]) ->
         progress.posted_ts.append(part.ts)
         covered = part.end
     if not progress.pieces:
-        return _Progress(pieces)
+        return _new_progress(pieces)
     if covered < len(text):
         progress.pieces.extend(split_text(text[covered:], SECTION_TEXT_LIMIT))
+        _cap(progress)
     return progress
 
 
 def _not_uploaded(
-    attachments: Sequence[AttachmentView], already_uploaded: Counter[tuple[str, int]]
-) -> list[AttachmentView]:
-    """Return the attachments whose name and size the thread does not show yet."""
+    files: Sequence[FileToUpload], already_uploaded: Counter[tuple[str, int]]
+) -> list[FileToUpload]:
+    """Return the files (attachments, a text file) whose name and size the thread lacks."""
     remaining = Counter(already_uploaded)
     missing = []
-    for attachment in attachments:
-        key = (upload_name(attachment), attachment.size)
+    for file in files:
+        key = (file.name, file.size)
         if remaining[key] > 0:
             remaining[key] -= 1
             continue
-        missing.append(attachment)
+        missing.append(file)
     return missing
 
 
