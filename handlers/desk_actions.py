@@ -47,7 +47,7 @@ def run_ticket_action(
     if command.name == "unclaim":
         return unclaim_ticket(session_factory, actor, number)
     if command.name == "status":
-        return set_status(session_factory, actor, number, command.status or "")
+        return set_status(session_factory, actor, number, command.status or "", rules)
     if command.name == "priority":
         return set_priority(session_factory, actor, number, command.priority or "", rules)
     return add_note(session_factory, actor, number, note_text(command.text or ""))

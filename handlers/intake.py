@@ -38,7 +38,7 @@ from handlers.routing import (
     route_email,
 )
 from handlers.rules_book import RulesBook
-from handlers.sla import new_ticket_due_times
+from handlers.sla import change_ticket_status, new_ticket_due_times
 from mailbridge.classify import Classification, classify
 from mailbridge.identity import identity_key
 from mailbridge.message import ParsedAttachment, ParsedMessage, ParseNote
@@ -60,7 +60,6 @@ from store.tickets import (
     BATCH_LOOKUPS,
     BatchLookups,
     StoredMessage,
-    change_status,
     find_message_by_identity,
     find_messages_by_identities,
     get_or_create_customer_id,
@@ -397,7 +396,7 @@ def _ingest_in_transaction(
         assert match.ticket is not None
         ticket_id, ticket_number = match.ticket.id, match.ticket.number
         _update_ticket_for_follow_up(
-            session, match.ticket, message, classification, notify=not settings.silent
+            session, match.ticket, message, classification, rules, notify=not settings.silent
         )
         if routing is not None and rules is not None:
             routing = apply_to_follow_up(session, rules, routing, match.ticket, utcnow())
@@ -615,14 +614,20 @@ def _update_ticket_for_follow_up(
     ticket: Ticket,
     message: dict[str, Any],
     classification: Classification,
+    rules: Rules | None,
     notify: bool,
 ) -> None:
-    """Record a customer's follow-up on its ticket: reopen it, redraw its card, tell its owner."""
+    """Record a customer's follow-up on its ticket: reopen it, redraw its card, tell its owner.
+
+    A ticket on hold restarts its resolution clock from the moment the reply arrived.
+    """
     ticket.updated_at = utcnow()
     if not classification.is_automatic:
         ticket.last_customer_message_at = message["sent_at"] or message["received_at"]
         if ticket.status in (TicketStatus.SOLVED, TicketStatus.ON_HOLD):
-            change_status(session, ticket, TicketStatus.OPEN, SYSTEM_ACTOR)
+            change_ticket_status(
+                session, ticket, TicketStatus.OPEN, SYSTEM_ACTOR, rules, message["received_at"]
+            )
             if notify:
                 enqueue_card_update(session, ticket)
         if notify and ticket.assignee is not None:

@@ -20,9 +20,8 @@ from handlers.config import Rules
 from handlers.i18n import N_
 from handlers.notifications import enqueue_card_update, enqueue_person_notice
 from handlers.questions import remind_unanswered_questions
-from handlers.sla import check_sla
+from handlers.sla import change_ticket_status, check_sla
 from store.models import Event, Ticket, TicketStatus
-from store.tickets import change_status
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ def close_solved(session_factory: sessionmaker[Session], rules: Rules, now: date
             .with_for_update(skip_locked=True)
         ).all()
         for ticket in tickets:
-            change_status(session, ticket, TicketStatus.CLOSED, JOBS_ACTOR)
+            change_ticket_status(session, ticket, TicketStatus.CLOSED, JOBS_ACTOR, rules, now)
             ticket.closed_at = now
             if not ticket.is_silent:
                 enqueue_card_update(session, ticket)

@@ -3,23 +3,38 @@
 The words of a view (`views:` in rules.yaml) stand in for its name, so
 `/desk list morning` and `/desk list morning tag:vip` both work. The result
 is plain data that each messenger renders in its own way.
+
+A view is checked before it is used: rules.yaml may be reloaded with a view
+that no longer works (an owner who left, a typo), and `threaddesk rules
+check` reports it, with the same checks, but does not stop it loading.
 """
 
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.commands import CommandSyntaxError
 from handlers.config import Rules
-from handlers.queue import list_tickets, parse_queue_filter
+from handlers.i18n import N_
+from handlers.queue import AGE_UNITS, AGE_WORD, QueueFilter, list_tickets, parse_queue_filter
 from store.models import Ticket
 
 logger = logging.getLogger(__name__)
 
 LIST_LIMIT = 50
+# The owner name that `mine` in a saved view means while the view is checked
+# outside a request. Any name works.
+VIEW_CHECKER = "(view check)"
+AGE_TOO_LONG = N_(
+    "The age {word} is longer than the calendar can count; use a shorter one, such as >30d."
+)
+INVALID_VIEW = N_(
+    "The saved view {view} in rules.yaml cannot be used: {word} is not a valid filter there. "
+    "Ask an admin to run threaddesk rules check."
+)
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,11 @@ def read_queue(
 ) -> QueueListing:
     """Return the tickets that `argument` (filter words and view names) selects, in queue order."""
     people = [person.name for person in rules.agents]
+    broken = _broken_view(argument, rules.views, people, now)
+    if broken is not None:
+        return broken
     try:
-        queue_filter = parse_queue_filter(expand_views(argument, rules.views), actor_name, people)
+        queue_filter = read_filter(expand_views(argument, rules.views), actor_name, people, now)
     except CommandSyntaxError as error:
         logger.info("/desk list %r: %s", argument, error)
         return QueueListing(error=error.message, error_params=error.params)
@@ -77,6 +95,64 @@ def read_queue(
         listed = tuple(_listed(ticket) for ticket in tickets)
     views = tuple(rules.views.items()) if not (argument or "").strip() else ()
     return QueueListing(tickets=listed, views=views)
+
+
+def read_filter(
+    argument: str | None, actor_name: str | None, people: Sequence[str], now: datetime
+) -> QueueFilter:
+    """Read filter words as `parse_queue_filter` does, rejecting an age that `now` cannot reach.
+
+    An age such as `>99999999d` passes the parser, but subtracting it from
+    `now` raises OverflowError, so it is rejected here as an invalid word.
+    """
+    for word in (argument or "").split():
+        _check_age(word, now)
+    return parse_queue_filter(argument, actor_name, people)
+
+
+def _check_age(word: str, now: datetime) -> None:
+    match = AGE_WORD.fullmatch(word.lower())
+    if match is None or match.group(3) not in AGE_UNITS:
+        return
+    try:
+        # Only the subtraction matters: it raises when the age reaches back before year 1.
+        # int() raises ValueError past Python's limit of 4300 digits.
+        now - timedelta(**{AGE_UNITS[match.group(3)]: int(match.group(2))})
+    except (OverflowError, ValueError):
+        raise CommandSyntaxError(AGE_TOO_LONG, word=word) from None
+
+
+def filter_word_errors(
+    words: str, people: Sequence[str], now: datetime
+) -> list[tuple[str, CommandSyntaxError]]:
+    """Return each word of a saved view's filter that cannot be used, with the reason.
+
+    Each word is read on its own, so every bad word is found, not only the first.
+    """
+    errors = []
+    for word in words.split():
+        try:
+            read_filter(word, VIEW_CHECKER, people, now)
+        except CommandSyntaxError as error:
+            errors.append((word, error))
+    return errors
+
+
+def _broken_view(
+    argument: str | None, views: Mapping[str, str], people: Sequence[str], now: datetime
+) -> QueueListing | None:
+    """Return the error listing for the first view named in `argument` that cannot be used."""
+    by_name = {name.lower(): (name, words) for name, words in views.items()}
+    for typed in (argument or "").split():
+        if typed.lower() not in by_name:
+            continue
+        name, words = by_name[typed.lower()]
+        errors = filter_word_errors(words, people, now)
+        if errors:
+            word, error = errors[0]
+            logger.warning("/desk list: saved view %r cannot be used at %r: %s", name, word, error)
+            return QueueListing(error=INVALID_VIEW, error_params={"view": name, "word": word})
+    return None
 
 
 def _listed(ticket: Ticket) -> ListedTicket:

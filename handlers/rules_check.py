@@ -3,22 +3,30 @@
 `load_rules` already rejects what pydantic can see (a misspelled key, a wrong
 type). These checks find what only the whole file shows: a rule that assigns
 to an agent who is not in `agents`, a template that does not exist, a channel
-that `channels` does not name. Each problem carries its place in the file and,
-where a known name is close, a suggestion.
+that `channels` does not name, a saved view whose filter `/desk list` cannot
+read. Each problem carries its place in the file and, where a known name is
+close, a suggestion.
 """
 
 import difflib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import yaml
+
 from handlers.business_hours import WEEKDAYS
+from handlers.commands import PRIORITY_WORDS, STATUS_WORDS, CommandSyntaxError
 from handlers.config import Rules, load_rules, locate
+from handlers.queue import MINE_WORDS, UNASSIGNED_WORDS
+from handlers.queue_views import AGE_TOO_LONG, filter_word_errors
 from handlers.rules_engine import Action, Condition
 from handlers.rules_yaml import parse_rules_yaml, position, read_rules_text
 from handlers.templates import KNOWN_PLACEHOLDERS, TOKEN_PATTERN, placeholders_in
+from store.types import utcnow
 
 Location = tuple[int | str, ...]
 ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -28,6 +36,8 @@ SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 SLACK_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 # A brace left in a text once every placeholder and escaped brace is taken out.
 LONE_BRACE = re.compile(r"[{}]")
+# The filter words of /desk list that stand alone, offered for a misspelled one in a view.
+FILTER_KEYWORDS = sorted({*MINE_WORDS, *UNASSIGNED_WORDS, *STATUS_WORDS, *PRIORITY_WORDS})
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class Problem:
     message: str
     suggestion: str | None = None
     severity: Literal["error", "warning"] = "error"
+    # Whether the file position is that of the value at `location`, not its key.
+    at_value: bool = False
 
     def describe(self) -> str:
         where = ".".join(str(part) for part in self.location) or "(top level)"
@@ -71,7 +83,15 @@ def check_rules_file(path: Path) -> FileCheck:
         return FileCheck([], [])
     tree, _ = parse_rules_yaml(path, read_rules_text(path))
     located = sorted(
-        ((locate(tree, problem.location), problem) for problem in problems),
+        (
+            (
+                locate_value(tree, problem.location)
+                if problem.at_value
+                else locate(tree, problem.location),
+                problem,
+            )
+            for problem in problems
+        ),
         key=lambda pair: (pair[0].line, pair[0].column) if pair[0] else (-1, -1),
     )
     lines = [
@@ -88,7 +108,27 @@ def find_problems(rules: Rules) -> list[Problem]:
     problems = list(_setting_problems(rules))
     problems.extend(_template_problems(rules))
     problems.extend(_rule_problems(rules))
+    problems.extend(_view_problems(rules))
     return problems
+
+
+def locate_value(node: yaml.Node | None, location: Location) -> yaml.Mark | None:
+    """Return where the value at `location` starts, or what `locate` returns when it is missing."""
+    target = node
+    for part in location:
+        if isinstance(target, yaml.MappingNode):
+            target = next((value for key, value in target.value if key.value == str(part)), None)
+        elif (
+            isinstance(target, yaml.SequenceNode)
+            and isinstance(part, int)
+            and part < len(target.value)
+        ):
+            target = target.value[part]
+        else:
+            target = None
+        if target is None:
+            return locate(node, location)
+    return target.start_mark if target is not None else None
 
 
 def _setting_problems(rules: Rules) -> Iterator[Problem]:
@@ -298,3 +338,73 @@ def _action_problems(rules: Rules, action: Action, location: Location) -> Iterat
                 (*location, "notify", "person"),
                 "agents or department members",
             )
+
+
+def _view_problems(rules: Rules) -> Iterator[Problem]:
+    """Find saved views that `/desk list` cannot use, or whose name hides a filter word."""
+    people = [agent.name for agent in rules.agents]
+    view_names = {name.lower() for name in rules.views}
+    now = utcnow()
+    for name, words in rules.views.items():
+        location: Location = ("views", name)
+        if len(name.split()) != 1:
+            yield Problem(
+                location,
+                "a view name must be one word, because /desk list reads its words one by one; "
+                "join the words with - or _",
+                severity="warning",
+            )
+        elif _is_filter_word(name, people, now):
+            yield Problem(
+                location,
+                f"view name {name!r} is also a filter word, so /desk list {name} shows this "
+                "view and the word no longer filters by itself; rename the view",
+                severity="warning",
+            )
+        for word, error in filter_word_errors(words, people, now):
+            yield _view_word_problem(location, word, error, view_names, people)
+
+
+def _is_filter_word(name: str, people: Sequence[str], now: datetime) -> bool:
+    """Return whether `/desk list` would read `name` as a filter word if no view had it."""
+    return not filter_word_errors(name, people, now)
+
+
+def _view_word_problem(
+    location: Location,
+    word: str,
+    error: CommandSyntaxError,
+    view_names: set[str],
+    people: Sequence[str],
+) -> Problem:
+    if error.message == AGE_TOO_LONG:
+        return Problem(
+            location,
+            f"{word!r} is an age longer than the calendar can count; use a shorter one, "
+            "such as >30d",
+            at_value=True,
+        )
+    if "name" in error.params:
+        owner = str(error.params["name"])
+        return Problem(
+            location,
+            f"owner {owner!r} in {word!r} not found in agents",
+            suggest(owner, people),
+            at_value=True,
+        )
+    if word.lower() in view_names:
+        return Problem(
+            location,
+            f"{word!r} is the name of a view, and views do not contain other views; "
+            "write out that view's words instead",
+            at_value=True,
+        )
+    return Problem(
+        location,
+        f"{word!r} is not a filter word; use mine, unassigned, owner:NAME, a status "
+        f"({', '.join(sorted(set(STATUS_WORDS.values())))}), a priority "
+        f"({', '.join(sorted(set(PRIORITY_WORDS.values())))}), tag:TAG, topic:TOPIC, "
+        "text:WORD or an age such as >2h",
+        suggest(word, FILTER_KEYWORDS),
+        at_value=True,
+    )

@@ -5,7 +5,13 @@ response and to the solution. Both run from the ticket's creation; with
 `business_hours_only` they count only the opening hours of `business_hours`.
 A ticket within `warn_before` of a target gets a warning, and one past it a
 breach alert: each once, in the ticket's support channel, and on its card.
-A ticket on hold waits for the customer, so it gets no alerts while on hold.
+
+A ticket on hold waits for the customer, so it gets no alerts while on hold,
+and its resolution clock stops. When the ticket leaves hold, its resolution
+due time moves later by the time it spent on hold, counted like the target.
+The first-response target does not stop, because the first reply either
+meets it or misses it. Every status change in handlers/ goes through
+`change_ticket_status`, which stops and restarts the clock.
 """
 
 import logging
@@ -18,10 +24,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.business_hours import BusinessHours, next_opening
 from handlers.config import Rules
+from handlers.digest_business import business_seconds
 from handlers.i18n import N_, Translator
 from handlers.notifications import enqueue_card_update, enqueue_channel_notice
 from handlers.rules_book import RulesBook
 from store.models import Ticket, TicketStatus
+from store.tickets import change_status
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +41,7 @@ BREACH = "breach"
 ALERTED_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN)
 ACTIVE_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.ON_HOLD)
 MAX_DAYS_AHEAD = 400
+NO_TIME = timedelta(0)
 
 ALERT_MESSAGES: Mapping[str, str] = {
     f"{FIRST_RESPONSE}:{WARNING}": N_(
@@ -81,21 +90,36 @@ def _wall_clock(hours: BusinessHours, day: date, minutes: int) -> datetime:
     return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=hours.zone)
 
 
+def counts_business_hours(rules: Rules | None) -> BusinessHours | None:
+    """Return the business hours that SLA times are counted in, or None for calendar time."""
+    if rules is not None and rules.sla.business_hours_only:
+        return rules.business_hours
+    return None
+
+
 def target_moment(rules: Rules, start: datetime, duration: timedelta) -> datetime:
     """Return `start` plus `duration`, counted in business hours with `business_hours_only`."""
-    if rules.sla.business_hours_only and rules.business_hours is not None:
-        return add_business_time(rules.business_hours, start, duration)
+    hours = counts_business_hours(rules)
+    if hours is not None:
+        return add_business_time(hours, start, duration)
     return start + duration
 
 
-def due_times(rules: Rules, priority: str, start: datetime) -> dict[str, datetime | None]:
-    """Return the ticket columns of the due times for `priority`, counted from `start`."""
+def due_times(
+    rules: Rules, priority: str, start: datetime, resolution_paused: timedelta = NO_TIME
+) -> dict[str, datetime | None]:
+    """Return the ticket columns of the due times for `priority`, counted from `start`.
+
+    `resolution_paused` is the hold time that has already moved the resolution target.
+    """
     target = rules.sla.targets.get(priority)  # type: ignore[call-overload]
     first = target.first_response if target is not None else None
     resolution = target.resolution if target is not None else None
     return {
         "first_response_due_at": target_moment(rules, start, first) if first else None,
-        "resolution_due_at": target_moment(rules, start, resolution) if resolution else None,
+        "resolution_due_at": (
+            target_moment(rules, start, resolution + resolution_paused) if resolution else None
+        ),
     }
 
 
@@ -111,12 +135,92 @@ def refresh_due_times(ticket: Ticket, rules: Rules | None) -> None:
     """Set the ticket's due times for its (new) priority; a changed target may alert again."""
     if rules is None:
         return
-    due = due_times(rules, ticket.priority, ticket.created_at)
+    paused = timedelta(seconds=ticket.resolution_paused_seconds or 0)
+    due = due_times(rules, ticket.priority, ticket.created_at, paused)
     before = (ticket.first_response_due_at, ticket.resolution_due_at)
     ticket.first_response_due_at = due["first_response_due_at"]
     ticket.resolution_due_at = due["resolution_due_at"]
     if before != (ticket.first_response_due_at, ticket.resolution_due_at):
         ticket.sla_alerts = []
+
+
+def change_ticket_status(
+    session: Session,
+    ticket: Ticket,
+    status: TicketStatus,
+    actor: str,
+    rules: Rules | None,
+    now: datetime,
+) -> None:
+    """Set the ticket's status, stopping the resolution clock on hold and restarting it after.
+
+    This is the one way handlers change a status, so that no path in or out
+    of hold (a status command, a customer's reply, a job) misses the clock.
+    `now` is the moment of the change. `rules` decide whether hold time
+    counts opening hours only. Without rules, hold time is calendar time.
+    """
+    previous = ticket.status
+    change_status(session, ticket, status, actor)
+    if previous == status:
+        return
+    if status == TicketStatus.ON_HOLD:
+        pause_resolution_clock(ticket, now)
+    elif previous == TicketStatus.ON_HOLD:
+        resume_resolution_clock(ticket, rules, now)
+
+
+def pause_resolution_clock(ticket: Ticket, now: datetime) -> None:
+    """Stop the resolution clock of a ticket going on hold, unless it is stopped already."""
+    if ticket.resolution_paused_at is None:
+        ticket.resolution_paused_at = now
+
+
+def resume_resolution_clock(ticket: Ticket, rules: Rules | None, now: datetime) -> None:
+    """Restart the resolution clock, moving the resolution due time by the time spent on hold.
+
+    The alerts already posted stay posted and are not repeated. The clock
+    goes on where it stopped, so a ticket warned before its hold has as
+    little time left after it, and one breached before it is still breached.
+    """
+    paused_at = ticket.resolution_paused_at
+    if paused_at is None:
+        return
+    ticket.resolution_paused_at = None
+    on_hold = hold_time(rules, paused_at, now)
+    if on_hold <= NO_TIME:
+        return
+
+    ticket.resolution_paused_seconds = (ticket.resolution_paused_seconds or 0) + int(
+        on_hold.total_seconds()
+    )
+    due = ticket.resolution_due_at
+    if due is None:
+        return
+    if rules is None:
+        ticket.resolution_due_at = due + on_hold
+    else:
+        ticket.resolution_due_at = target_moment(rules, due, on_hold)
+    logger.info(
+        "ticket #%d: resolution due moved from %s to %s after %s on hold",
+        ticket.number,
+        due.isoformat(),
+        ticket.resolution_due_at.isoformat(),
+        on_hold,
+    )
+
+
+def hold_time(rules: Rules | None, start: datetime, end: datetime) -> timedelta:
+    """Return the time on hold from `start` to `end` that the resolution target counts.
+
+    The result is whole seconds. With `business_hours_only`, only the seconds
+    within opening hours count.
+    """
+    if end <= start:
+        return NO_TIME
+    hours = counts_business_hours(rules)
+    if hours is not None:
+        return timedelta(seconds=business_seconds(hours, start, end))
+    return timedelta(seconds=round((end - start).total_seconds()))
 
 
 def due_states(ticket: Ticket, warn_before: timedelta, now: datetime) -> dict[str, str]:
@@ -209,7 +313,12 @@ def sla_card_lines(ticket: Ticket, t: Translator) -> dict[str, str]:
             time=t.datetime(ticket.first_response_due_at),
             flag=_flag(alerts, FIRST_RESPONSE, t),
         )
-    if ticket.resolution_due_at is not None:
+    if ticket.status == TicketStatus.ON_HOLD and ticket.resolution_paused_at is not None:
+        if ticket.resolution_due_at is not None:
+            lines["sla_resolution"] = t.gettext(
+                "Resolution due: paused while the ticket waits for the customer"
+            )
+    elif ticket.resolution_due_at is not None:
         lines["sla_resolution"] = t.gettext(
             "Resolution due: {time}{flag}",
             time=t.datetime(ticket.resolution_due_at),

@@ -23,10 +23,10 @@ from handlers.notifications import (
     enqueue_ticket_card,
 )
 from handlers.people import Actor
-from handlers.sla import refresh_due_times
+from handlers.sla import change_ticket_status, refresh_due_times
 from store.claims import ClaimOutcome, claim, take_over, unclaim
 from store.models import Direction, Message, MessageKind, Priority, Ticket, TicketStatus
-from store.tickets import change_status, find_ticket_by_number, record_event
+from store.tickets import find_ticket_by_number, record_event
 from store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -197,14 +197,21 @@ def store_internal_message(session: Session, ticket: Ticket, actor: Actor, text:
 
 
 def set_status(
-    session_factory: sessionmaker[Session], actor: Actor, number: int, status: str
+    session_factory: sessionmaker[Session],
+    actor: Actor,
+    number: int,
+    status: str,
+    rules: Rules | None = None,
+    now: datetime | None = None,
 ) -> Feedback:
+    """Set the status; `rules` decide how a hold moves the resolution due time (see sla.py)."""
     if status not in set(TicketStatus):
         return Feedback(N_("Unknown status {value}."), {"value": status}, ok=False)
+    moment = now or utcnow()
 
     def apply(session: Session, ticket: Ticket) -> None:
         was_spam = ticket.status == TicketStatus.SPAM
-        change_status(session, ticket, TicketStatus(status), actor.name)
+        change_ticket_status(session, ticket, TicketStatus(status), actor.name, rules, moment)
         if was_spam and status != TicketStatus.SPAM and not ticket.is_silent:
             # A ticket taken in as spam was never posted; now it needs its card.
             enqueue_ticket_card(session, ticket)

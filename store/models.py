@@ -148,6 +148,13 @@ class Ticket(Base):
     sla_alerts: Mapped[list[Any]] = mapped_column(default=list)
     # When the owner was last reminded of this ticket on hold.
     on_hold_reminded_at: Mapped[datetime | None]
+    # The resolution target's clock stops while the ticket is on hold, waiting for
+    # the customer. `resolution_paused_at` is when it stopped (None while it runs);
+    # `resolution_paused_seconds` is the hold time of the periods that have ended,
+    # which moved `resolution_due_at` later: opening-hours seconds with
+    # `sla.business_hours_only`, else calendar seconds.
+    resolution_paused_at: Mapped[datetime | None]
+    resolution_paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     customer: Mapped[Customer] = relationship()
     tags: Mapped[list["TicketTag"]] = relationship(

@@ -550,10 +550,17 @@ def _first_response_breaches(session: Session, start: datetime, end: datetime) -
 
 
 def _resolution_breaches(session: Session, start: datetime, end: datetime) -> int:
-    """Tickets due to be solved in the period and not solved (for good) by then."""
+    """Tickets due to be solved in the period and not solved (for good) by then.
+
+    The resolution clock stops while a ticket is on hold, and leaving hold
+    moves the due time later by the time on hold. A ticket still on hold is
+    therefore breached only if its due time came before it went on hold.
+    """
     due = tickets.c.resolution_due_at
     on_time = and_(_done(), tickets.c.solved_at <= due)
-    return _count(session, _in(due, start, end), not_(on_time), _not_spam())
+    paused_at = tickets.c.resolution_paused_at
+    not_paused_before_due = or_(paused_at.is_(None), paused_at >= due)
+    return _count(session, _in(due, start, end), not_(on_time), not_paused_before_due, _not_spam())
 
 
 def _unanswered_questions(session: Session, moment: datetime) -> dict[str, int]:

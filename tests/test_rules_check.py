@@ -1,10 +1,14 @@
 """Semantic checks of the rules file: unknown names with suggestions, located by line."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.config import ConfigError
+from handlers.config import ConfigError, Rules
+from handlers.i18n import Translator
+from handlers.queue_views import read_queue
 from handlers.rules_check import FileCheck, check_rules_file, suggest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -268,3 +272,119 @@ def test_pattern_that_is_not_an_address_warned(tmp_path: Path) -> None:
 
     assert len(problems) == 1
     assert "warning: rules.0.when.from.0: 'not an address!!' is neither" in problems[0]
+
+
+def test_clean_views(tmp_path: Path) -> None:
+    views = (
+        "views:\n"
+        "  morning: unassigned urgent high\n"
+        "  vip: tag:vip >1h mine owner:dmitry status:on_hold text:refund\n"
+        "  all: ''\n"
+    )
+
+    _, problems = check(tmp_path, views)
+
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        ("status:finished", "'status:finished' is not a filter word; use mine, unassigned,"),
+        (">abc", "'>abc' is not a filter word"),
+        (">3x", "'>3x' is not a filter word"),
+        (">99999999999d", "'>99999999999d' is an age longer than the calendar can count"),
+        ("owner:olga", "owner 'olga' in 'owner:olga' not found in agents"),
+    ],
+)
+def test_invalid_view_word_located(tmp_path: Path, words: str, message: str) -> None:
+    # A value may not start with > in YAML (a folded block), so a valid word comes first.
+    path, problems = check(tmp_path, f"views:\n  late: mine {words}\n")
+
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:16:9: views.late: {message}")
+
+
+def test_view_errors_list_every_word(tmp_path: Path) -> None:
+    path, problems = check(tmp_path, "views:\n  mine-now: 'urgnt mine owner:svetta'\n")
+
+    assert problems == [
+        f"{path}:16:13: views.mine-now: 'urgnt' is not a filter word; use mine, unassigned, "
+        "owner:NAME, a status (closed, new, on_hold, open, solved, spam), a priority (high, "
+        "low, normal, urgent), tag:TAG, topic:TOPIC, text:WORD or an age such as >2h; "
+        "did you mean 'urgent'?",
+        f"{path}:16:13: views.mine-now: owner 'svetta' in 'owner:svetta' not found in agents; "
+        "did you mean 'Sveta'?",
+    ]
+
+
+def test_nested_view_is_error(tmp_path: Path) -> None:
+    _, problems = check(tmp_path, "views:\n  morning: urgent\n  late: morning >2d\n")
+
+    assert len(problems) == 1
+    assert "views.late: 'morning' is the name of a view, and views do not contain" in problems[0]
+
+
+@pytest.mark.parametrize("name", ["urgent", "Mine", "tag:vip", ">2h", "ожидание"])
+def test_filter_word_view_name_warned(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(f"views:\n  '{name}': unassigned\n", encoding="utf-8")
+
+    checked = check_rules_file(path)
+
+    assert checked.errors == []
+    assert checked.warnings == [
+        f"{path}:2:3: warning: views.{name}: view name {name!r} is also a filter word, so "
+        f"/desk list {name} shows this view and the word no longer filters by itself; "
+        "rename the view"
+    ]
+
+
+def test_view_name_space_warned(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("views:\n  my queue: mine\n", encoding="utf-8")
+
+    warnings = check_rules_file(path).warnings
+
+    assert len(warnings) == 1
+    assert "views.my queue: a view name must be one word" in warnings[0]
+
+
+BROKEN_VIEWS = Rules.model_validate(
+    {
+        "agents": [{"name": "Sveta"}],
+        "views": {"late": "unassigned >99999999999d", "olga": "owner:olga", "fine": "urgent"},
+    }
+)
+NOW = datetime(2025, 3, 18, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("view", "word"), [("late", ">99999999999d"), ("Olga", "owner:olga")])
+def test_broken_view_answered_in_service(
+    session_factory: sessionmaker[Session], view: str, word: str
+) -> None:
+    listing = read_queue(session_factory, BROKEN_VIEWS, f"mine {view}", "Sveta", NOW)
+
+    assert listing.tickets == ()
+    assert listing.error is not None
+    assert Translator("en").gettext(listing.error, **listing.error_params) == (
+        f"The saved view {view.lower()} in rules.yaml cannot be used: {word} is not a valid "
+        "filter there. Ask an admin to run threaddesk rules check."
+    )
+
+
+def test_working_view_still_lists(
+    session_factory: sessionmaker[Session],
+) -> None:
+    listing = read_queue(session_factory, BROKEN_VIEWS, "fine", "Sveta", NOW)
+
+    assert listing.error is None
+
+
+def test_typed_huge_age_rejected(session_factory: sessionmaker[Session]) -> None:
+    listing = read_queue(session_factory, BROKEN_VIEWS, "<99999999d", "Sveta", NOW)
+
+    assert listing.error is not None
+    assert Translator("en").gettext(listing.error, **listing.error_params) == (
+        "The age <99999999d is longer than the calendar can count; use a shorter one, such as >30d."
+    )

@@ -129,7 +129,7 @@ def register_card_actions(app: App, desk: SlackDesk) -> None:
             return
         assert click.actor is not None
         status = str(click.value.get("status", ""))
-        feedback = set_status(desk.session_factory, click.actor, click.number, status)
+        feedback = set_status(desk.session_factory, click.actor, click.number, status, desk.rules)
         _answer_unless_done(click, feedback)
         desk.after(feedback)
 

@@ -146,6 +146,11 @@ def help_text(t: Translator, reply_marker: str) -> str:
                 "/desk ask DEPARTMENT N QUESTION: ask another department; "
                 "their answer comes into the ticket's thread"
             ),
+            t.gettext(
+                "/desk stats [today|yesterday|week|month|FROM..TO]: the digest's numbers for "
+                "the period (today when left out; dates as YYYY-MM-DD), now; for managers "
+                "and admins only"
+            ),
             t.gettext("/desk help: this list"),
             t.gettext(
                 "In a ticket's thread, a message is an internal comment; "

@@ -106,7 +106,9 @@ def _card_press(desk: TelegramDesk, press: Press, button: ButtonPress, actor: Ac
         _swap_keyboard(press, choice_keyboard(button.action, button.number, t))
     elif button.action in (STATUS, PRIORITY):
         if button.action == STATUS:
-            feedback = set_status(desk.session_factory, actor, button.number, button.value or "")
+            feedback = set_status(
+                desk.session_factory, actor, button.number, button.value or "", desk.rules
+            )
         else:
             feedback = set_priority(
                 desk.session_factory, actor, button.number, button.value or "", desk.rules
