@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = Field(
         default=8443, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_PORT")
     )
+    # A self-hosted Bot API server started with --local accepts files of up to 2000 MB.
+    telegram_local_api: bool = Field(
+        default=False, validation_alias=AliasChoices("TELEGRAM_LOCAL_API")
+    )
 
     @field_validator("maildir", "imap_url", "smtp_url", "ca_file", mode="before")
     @classmethod

@@ -7,6 +7,12 @@ data over 64 bytes, a topic name over 128 characters, a topic in a group
 without topics, an edit that changes nothing ("message is not modified"). It
 can answer the next call of a method with an error such as 429 with
 retry_after. A call to any other method fails the test when the fake closes.
+
+Files come as multipart/form-data: sendDocument in its `document` field,
+sendMediaGroup as parts that the `media` list names with attach:// URIs.
+Each file sent is recorded with its name and bytes (`uploads`); an empty
+file, a file over `upload_limit` bytes, a group of fewer than 2 or more than
+10 items, or documents mixed with other media are refused as Telegram does.
 """
 
 import contextlib
@@ -38,6 +44,7 @@ JSON_FIELDS = (
     "link_preview_options",
     "allowed_updates",
     "show_alert",
+    "media",
 )
 ALLOWED_TAGS = frozenset(
     {
@@ -65,6 +72,39 @@ MESSAGE_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
 TOPIC_NAME_LIMIT = 128
 CALLBACK_ANSWER_LIMIT = 200
+# The Bot API's limit for an uploaded file, and the size of a media group.
+UPLOAD_LIMIT = 50_000_000
+GROUP_MIN = 2
+GROUP_MAX = 10
+ATTACH_PREFIX = "attach://"
+_DISPOSITION_PARAM = re.compile(r';\s*([a-zA-Z*]+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A file of a multipart request: its form field, its name and type, and its bytes."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the fake accepted, where it went and in which call.
+
+    `group` is the media_group_id of a sendMediaGroup call, None for sendDocument.
+    """
+
+    method: str
+    chat_id: str
+    topic_id: int | None
+    reply_to: int | None
+    filename: str
+    data: bytes
+    message_id: int
+    group: str | None
 
 
 @dataclass(frozen=True)
@@ -99,12 +139,15 @@ class FakeTelegram:
     forum: bool = True
     next_message_id: int = 100
     can_read_all_group_messages: bool = False
+    upload_limit: int = UPLOAD_LIMIT
     _calls: list[Call] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _unexpected: list[str] = field(default_factory=list)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _next_update_id: int = 1
     _messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    _uploads: list[Upload] = field(default_factory=list)
+    _next_group: int = 1
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
@@ -197,6 +240,11 @@ class FakeTelegram:
             if chat_id is None or str(call.args.get("chat_id")) == str(chat_id)
         ]
 
+    def uploads(self) -> list[Upload]:
+        """Return every file the fake accepted, in the order it took them."""
+        with self._changed:
+            return list(self._uploads)
+
     def _handle(self, method: str, args: dict[str, Any], token: str) -> tuple[int, dict[str, Any]]:
         with self._changed:
             self._calls.append(Call(method, args, token))
@@ -229,6 +277,8 @@ class FakeTelegram:
             "editMessageReplyMarkup": self._edit_reply_markup,
             "answerCallbackQuery": self._answer_callback,
             "createForumTopic": self._create_topic,
+            "sendDocument": self._send_document,
+            "sendMediaGroup": self._send_media_group,
         }
 
     def _bot_user(self) -> dict[str, Any]:
@@ -302,6 +352,87 @@ class FakeTelegram:
         with self._changed:
             self._messages[(chat_id, message_id)] = stored
         return message
+
+    def _send_document(self, args: dict[str, Any]) -> dict[str, Any]:
+        document = args.get("document")
+        if not isinstance(document, FilePart):
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        self._check_file(document)
+        return self._store_documents("sendDocument", args, [document], None)[0]
+
+    def _send_media_group(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        media = args.get("media")
+        if not isinstance(media, list) or not GROUP_MIN <= len(media) <= GROUP_MAX:
+            raise ApiError(400, "Bad Request: media group must contain 2-10 items")
+        if any(item.get("type") != "document" for item in media) and any(
+            item.get("type") == "document" for item in media
+        ):
+            raise ApiError(400, "Bad Request: document can't be mixed with other media types")
+        files = []
+        for item in media:
+            name = str(item.get("media", ""))
+            part = args.get(name.removeprefix(ATTACH_PREFIX))
+            if not name.startswith(ATTACH_PREFIX) or not isinstance(part, FilePart):
+                raise ApiError(400, f"Bad Request: file {name!r} is not in the request")
+            self._check_file(part)
+            files.append(part)
+        with self._changed:
+            group = str(self._next_group)
+            self._next_group += 1
+        return self._store_documents("sendMediaGroup", args, files, group)
+
+    def _check_file(self, part: FilePart) -> None:
+        if not part.data:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        if len(part.data) > self.upload_limit:
+            raise ApiError(413, "Request Entity Too Large")
+
+    def _store_documents(
+        self, method: str, args: dict[str, Any], files: list[FilePart], group: str | None
+    ) -> list[dict[str, Any]]:
+        chat_id = str(args["chat_id"])
+        topic = args.get("message_thread_id")
+        topic_id = int(topic) if topic is not None else None
+        reply = args.get("reply_parameters")
+        reply_to = int(reply["message_id"]) if isinstance(reply, dict) else None
+        sent = []
+        with self._changed:
+            for part in files:
+                message_id = self.next_message_id
+                self.next_message_id += 1
+                message: dict[str, Any] = {
+                    "message_id": message_id,
+                    "date": int(time.time()),
+                    "chat": _chat(chat_id),
+                    "from": self._bot_user(),
+                    "document": {
+                        "file_id": f"file-{message_id}",
+                        "file_unique_id": f"unique-{message_id}",
+                        "file_name": part.filename,
+                        "mime_type": part.content_type,
+                        "file_size": len(part.data),
+                    },
+                }
+                if topic_id is not None:
+                    message["message_thread_id"] = topic_id
+                    message["is_topic_message"] = True
+                if group is not None:
+                    message["media_group_id"] = group
+                self._messages[(chat_id, message_id)] = dict(message)
+                self._uploads.append(
+                    Upload(
+                        method,
+                        chat_id,
+                        topic_id,
+                        reply_to,
+                        part.filename,
+                        part.data,
+                        message_id,
+                        group,
+                    )
+                )
+                sent.append(message)
+        return sent
 
     def _edit_message_text(self, args: dict[str, Any]) -> dict[str, Any]:
         text = str(args.get("text", ""))
@@ -439,12 +570,45 @@ def _parse_args(query: str, body: bytes, content_type: str) -> dict[str, Any]:
     args: dict[str, Any] = {key: values[-1] for key, values in parse_qs(query).items()}
     if content_type.startswith("application/json") and body:
         args.update(json.loads(body))
+    elif content_type.startswith("multipart/form-data"):
+        args.update(_parse_multipart(body, content_type))
     elif body:
         form = parse_qs(body.decode(), keep_blank_values=True)
         args.update({key: values[-1] for key, values in form.items()})
     for name in JSON_FIELDS:
         if isinstance(args.get(name), str):
             args[name] = json.loads(args[name])
+    return args
+
+
+def _parse_multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    """Read a multipart/form-data body: text fields as str, files as FilePart.
+
+    Names are read as UTF-8 from quoted parameters, which is how httpx writes
+    them (non-ASCII as is, `"` as %22 and a backslash escaped).
+    """
+    boundary = content_type.split("boundary=", 1)[1].split(";", 1)[0].strip().strip('"')
+    args: dict[str, Any] = {}
+    delimiter = b"--" + boundary.encode()
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        data = data.removesuffix(b"\r\n")
+        headers = {}
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        params = {
+            key.lower(): re.sub(r"\\(.)", r"\1", value)
+            for key, value in _DISPOSITION_PARAM.findall(headers.get("content-disposition", ""))
+        }
+        field_name = params.get("name", "")
+        if "filename" in params:
+            content = headers.get("content-type", "application/octet-stream")
+            args[field_name] = FilePart(field_name, params["filename"], content, data)
+        else:
+            args[field_name] = data.decode()
     return args
 
 

@@ -27,9 +27,16 @@ OTHER_ID = 444555666
 
 
 def telegram_rules(
-    undo_seconds: int = 10, extra_agents: str = "", slack: str = "", departments: str = ""
+    undo_seconds: int = 10,
+    extra_agents: str = "",
+    slack: str = "",
+    departments: str = "",
+    views: dict[str, str] | None = None,
 ) -> Rules:
-    """Rules with agent Ivan (Telegram 111222333) and Olga, and the fake's support chat."""
+    """Rules with agent Ivan (Telegram 111222333) and Olga, and the fake's support chat.
+
+    `views` are the saved views of `/list`, by name.
+    """
     import yaml
 
     text = (
@@ -43,7 +50,10 @@ def telegram_rules(
         f"telegram:\n  support_chat: {SUPPORT_CHAT}\n"
         f"{slack}"
     )
-    return Rules.model_validate(yaml.safe_load(text))
+    loaded = yaml.safe_load(text)
+    if views:
+        loaded["views"] = views
+    return Rules.model_validate(loaded)
 
 
 class TelegramTestDesk:
@@ -58,13 +68,16 @@ class TelegramTestDesk:
         mail_sender: MailSender | None = None,
         other_messengers: tuple[Messenger, ...] = (),
         start: bool = True,
+        pacer: Pacer | None = None,
     ) -> None:
         self.fake = fake
         self.session_factory = session_factory
         self.translator = Translator(rules.locale, rules.timezone)
         self.runner = BotRunner(TOKEN, fake.api_url)
-        self.messenger = TelegramMessenger(self.runner, SUPPORT_CHAT, self.translator, Pacer(0))
         blobs = BlobStore(data_dir)
+        self.messenger = TelegramMessenger(
+            self.runner, SUPPORT_CHAT, self.translator, pacer or Pacer(0), blobs=blobs
+        )
         directory = Directory(rules)
         self.dispatcher = Dispatcher(
             session_factory,

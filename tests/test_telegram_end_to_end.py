@@ -6,6 +6,9 @@ separate process a user starts, with the real python-telegram-bot.
 """
 
 from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,15 @@ from tests.test_run_service import RunningDesk
 __all__ = ["imap_server"]  # a fixture, imported so pytest finds it
 
 SVETA = user(1001, "Sveta", "sveta_support")
+SCREENSHOT = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def answer_with_file(message_id: str) -> bytes:
+    """Return the customer's answer to `message_id`, with a screenshot attached."""
+    answer = message_from_bytes(answer_to(message_id), policy=default)
+    assert isinstance(answer, EmailMessage)
+    answer.add_attachment(SCREENSHOT, maintype="image", subtype="png", filename="экран.png")
+    return answer.as_bytes()
 
 
 @pytest.fixture
@@ -89,8 +101,9 @@ def test_email_to_telegram_and_back(
         fake.push_update(message_update(SVETA, "/reply Please retry.", topic_id=int(topic)))
         sent = smtp_server.wait_for_messages(1)[0].parsed()
 
-        imap_server.append(answer_to(sent["Message-ID"]))
+        imap_server.append(answer_with_file(sent["Message-ID"]))
         wait_until(lambda: len(topic_posts(fake, topic, "It works now")) == 1)
+        wait_until(lambda: len(fake.uploads()) == 1)
         returncode, log = desk.quit()
     finally:
         desk.kill()
@@ -106,6 +119,9 @@ def test_email_to_telegram_and_back(
     assert sent["References"] == "<first-6021@mail.example.org>"
     assert body is not None and "Please retry." in body.get_content()
     assert "It works now, thank you!" in topic_posts(fake, topic, "It works now")[0]
+    assert [upload.filename for upload in fake.uploads()] == ["экран.png"]
+    assert fake.uploads()[0].data == SCREENSHOT
+    assert fake.uploads()[0].topic_id == int(topic)
     assert returncode == 0, log
     assert PASSWORD not in log
     assert TOKEN not in log

@@ -12,14 +12,15 @@ from telegram import Message
 from bot.telegram.context import TelegramDesk
 from bot.telegram.drafts import hold_reply
 from bot.telegram.more_commands import ask_feedback, customer_text, stats_text
-from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.commands import TELEGRAM_PREFIX, CommandSyntaxError, DeskCommand, parse_command
 from handlers.desk_actions import run_ticket_action
 from handlers.i18n import N_, Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
-from handlers.queue import list_tickets, parse_queue_filter
+from handlers.queue_views import read_queue, view_lines
 from handlers.template_replies import template_reply_text
 from handlers.ticket_actions import Feedback, refusal_for_stranger
+from store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("customer", N_("The ticket's customer")),
     ("ask", N_("Ask a department: /ask DEPARTMENT QUESTION")),
     ("list", N_("Tickets, most urgent first: /list [mine|unassigned|STATUS]")),
-    ("stats", N_("The digest's numbers, now")),
+    (
+        "stats",
+        N_(
+            "The digest's numbers for a period, now, for managers and admins only: "
+            "/stats [today|yesterday|week|month|FROM..TO]"
+        ),
+    ),
     ("help", N_("The list of commands")),
 )
 COMMAND_NAMES = frozenset(name for name, _ in COMMANDS)
@@ -52,7 +59,9 @@ def handle_command(desk: TelegramDesk, message: Message) -> None:
         return
     thread_ticket = desk.ticket_of_message(message)
     try:
-        parsed = parse_command(message.text or "", thread_ticket=thread_ticket)
+        parsed = parse_command(
+            message.text or "", thread_ticket=thread_ticket, prefix=TELEGRAM_PREFIX
+        )
     except CommandSyntaxError as error:
         desk.reply_to(message, t.gettext(error.message, **error.params))
         return
@@ -129,24 +138,28 @@ def reply(
 def open_tickets_text(
     desk: TelegramDesk, argument: str | None, t: Translator, actor_name: str
 ) -> str:
-    """List the tickets of the filter (open ones by default), in the queue's order."""
-    try:
-        queue_filter = parse_queue_filter(argument, actor_name)
-    except CommandSyntaxError as error:
-        return t.gettext(error.message, **error.params)
-    lines = []
-    with desk.session_factory() as session:
-        for ticket in list_tickets(session, queue_filter, order=desk.rules.queue_order):
-            lines.append(
-                t.gettext(
-                    "#{number} [{status} · {priority}] {subject}",
-                    number=ticket.number,
-                    status=t.gettext(STATUS_LABELS.get(ticket.status, ticket.status)),
-                    priority=t.gettext(PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
-                    subject=ticket.subject or t.gettext("(no subject)"),
-                )
-            )
-    return "\n".join(lines) or t.gettext("No tickets match.")
+    """List the tickets of the filter (open ones by default), in the queue's order.
+
+    The words may name saved views (`views:` in rules.yaml), because the same
+    use case as Slack's `/desk list` reads them. With no words, the views are
+    listed after the tickets.
+    """
+    listing = read_queue(desk.session_factory, desk.rules, argument, actor_name, utcnow())
+    if listing.error is not None:
+        return t.gettext(listing.error, **listing.error_params)
+    lines = [
+        t.gettext(
+            "#{number} [{status} · {priority}] {subject}",
+            number=ticket.number,
+            status=t.gettext(STATUS_LABELS.get(ticket.status, ticket.status)),
+            priority=t.gettext(PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
+            subject=ticket.subject or t.gettext("(no subject)"),
+        )
+        for ticket in listing.tickets
+    ] or [t.gettext("No tickets match.")]
+    if listing.views:
+        lines.extend(["", t.gettext("Saved views (/list NAME):"), *view_lines(listing.views)])
+    return "\n".join(lines)
 
 
 def _command_word(text: str) -> str:

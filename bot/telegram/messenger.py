@@ -7,7 +7,9 @@ and the thread is the chain of replies to it. A thread's id is
 HTML parse mode with customer text escaped, and a text over 4,096
 characters is sent in parts. A 429 becomes RateLimited, so the outbox waits
 for its retry_after. Topics and parts already posted are remembered in
-memory, so a retry after a 429 does not post them again.
+memory, so a retry after a 429 does not post them again. An email's stored
+attachments follow its post as documents (bot/telegram/uploads.py), when
+the messenger is given the BlobStore.
 """
 
 import logging
@@ -31,10 +33,13 @@ from bot.telegram.render import (
     notice_parts,
     post_parts,
     topic_name,
+    upload_failures_text,
 )
 from bot.telegram.runner import BotRunner
+from bot.telegram.uploads import UPLOAD_LIMIT_BYTES, AttachmentSender, UploadPlace
 from handlers.i18n import Translator
 from handlers.messenger import DirectMessage, DirectPost, MessageView, ThreadRef, TicketCard
+from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,13 @@ class _Progress:
 
 
 class TelegramMessenger:
-    """Post cards and thread messages through a BotRunner's Bot."""
+    """Post cards and thread messages through a BotRunner's Bot.
+
+    With `blobs`, the stored attachments of each post are sent after it, up
+    to `upload_limit` bytes a file: UPLOAD_LIMIT_BYTES for Telegram's own Bot
+    API, LOCAL_SERVER_UPLOAD_LIMIT_BYTES for a self-hosted one in --local mode.
+    Without it, attachments are only listed.
+    """
 
     name = MESSENGER
 
@@ -79,11 +90,19 @@ class TelegramMessenger:
         support_chat: int | str,
         translator: Translator,
         pacer: Pacer | None = None,
+        *,
+        blobs: BlobStore | None = None,
+        upload_limit: int = UPLOAD_LIMIT_BYTES,
     ) -> None:
         self.runner = runner
         self.support_chat = str(support_chat)
         self.translator = translator
         self.pacer = pacer or Pacer()
+        self.files = (
+            AttachmentSender(runner, self.pacer, blobs, upload_limit) if blobs is not None else None
+        )
+        # The limit the posts mark files against; None while files are not sent at all.
+        self.upload_limit = upload_limit if blobs is not None else None
         self._lock = threading.Lock()
         self._forums: dict[str, bool] = {}
         self._topics: dict[tuple[str, int], int] = {}
@@ -101,7 +120,7 @@ class TelegramMessenger:
             topic = self._topic_for(chat_id, card)
             card_id = self._send(
                 chat_id,
-                card_text(card, self.translator),
+                card_text(card, self.translator, upload_limit=self.upload_limit),
                 topic_id=topic,
                 keyboard=card_keyboard(card.number, self.translator),
             )
@@ -111,11 +130,13 @@ class TelegramMessenger:
             logger.info("ticket #%d: card posted in %s as %s", card.number, chat_id, card_id)
         reference = ThreadRef(MESSENGER, chat_id, thread_id_of(thread.topic_id, thread.card_id))
         if card.first_message is not None and is_preview_cut(card):
-            parts = post_parts(card.first_message, self.translator)
+            parts = post_parts(card.first_message, self.translator, self.upload_limit)
             self._post_parts(thread, parts, ("card", card.number))
         with self._lock:
             self._cards.pop(key, None)
             self._topics.pop(key, None)
+        if card.first_message is not None:
+            self._send_files(thread, card.first_message)
         return reference
 
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
@@ -123,25 +144,28 @@ class TelegramMessenger:
         self._edit(
             where.chat_id,
             where.card_id,
-            card_text(card, self.translator),
+            card_text(card, self.translator, upload_limit=self.upload_limit),
             card_keyboard(card.number, self.translator),
         )
         logger.info("ticket #%d: card %s updated", card.number, where.card_id)
 
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
         key = ("message", message.row_id if message.row_id is not None else id(message))
-        first = self._post_parts(read_thread(thread), post_parts(message, self.translator), key)
+        where = read_thread(thread)
+        parts = post_parts(message, self.translator, self.upload_limit)
+        first = self._post_parts(where, parts, key)
         logger.info(
             "ticket #%d: %s posted in thread %s",
             message.ticket_number,
             message.kind,
             thread.thread_id,
         )
+        self._send_files(where, message)
         return str(first)
 
     def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
         """Redraw the first part of a post, which carries its heading and delivery state."""
-        first = post_parts(message, self.translator)[0]
+        first = post_parts(message, self.translator, self.upload_limit)[0]
         self._edit(thread.chat_id, int(post_id), first, None)
         logger.info("ticket #%d: post %s updated", message.ticket_number, post_id)
 
@@ -224,6 +248,36 @@ class TelegramMessenger:
             self._topics[key] = created.message_thread_id
         logger.info("ticket #%d: topic %s opened", card.number, created.message_thread_id)
         return created.message_thread_id
+
+    def _send_files(self, thread: TelegramThread, message: MessageView) -> None:
+        """Send the message's stored files after its post, and list those that failed.
+
+        Nothing here raises: the post is in the chat, and a retry of the
+        outbox item would post it a second time.
+        """
+        # TODO: remember the files sent (and the parts of a long text) in the database
+        # once it has a place for a post's progress. Bots cannot read a chat's
+        # history, and today the parts are remembered in memory, chat_posts contains one
+        # row per message written only after the whole post returns, and an outbox
+        # item's payload is the dispatcher's. Recording the files alone would not
+        # help: after a crash in the middle of a post, its retry posts the text again,
+        # and then its files again, as the parts of a long text are posted again.
+        if self.files is None or not message.attachments:
+            return
+        place = UploadPlace(thread.chat_id, thread.topic_id, thread.card_id)
+        try:
+            self.files.send(
+                place,
+                message.attachments,
+                message.ticket_number,
+                lambda failed: upload_failures_text(failed, self.translator),
+            )
+        except Exception:  # the post exists: any failure here must not reach the outbox
+            logger.exception(
+                "ticket #%d: sending the files of a post to %s failed",
+                message.ticket_number,
+                thread.chat_id,
+            )
 
     def _post_parts(self, thread: TelegramThread, parts: list[str], key: tuple[str, int]) -> int:
         """Post `parts` in the thread, skipping those a failed attempt already posted."""

@@ -3,7 +3,9 @@
 A burst of outbox work for one group (a new card, its long text, several
 follow-ups) would otherwise meet 429 answers; a short wait before each
 send to the same chat avoids most of them. A 429 that comes anyway is
-handed to the outbox, which waits for its retry_after.
+handed to the outbox, which waits for its retry_after. Where the outbox must
+not repeat a send (the files of a post already in the chat), the caller
+pauses the chat for the retry_after and makes the send once more itself.
 """
 
 import threading
@@ -34,8 +36,6 @@ class Pacer:
 
     def wait(self, chat: str) -> float:
         """Wait until `chat` may get the next message; return how long that was."""
-        if self.interval <= 0:
-            return 0.0
         with self._lock:
             now = self._clock()
             start = max(now, self._next_free.get(chat, now))
@@ -44,3 +44,9 @@ class Pacer:
         if delay > 0:
             self._sleep(delay)
         return delay
+
+    def hold(self, chat: str, seconds: float) -> None:
+        """Pause sends to `chat` for `seconds` from now, as a 429's retry_after requests."""
+        with self._lock:
+            now = self._clock()
+            self._next_free[chat] = max(self._next_free.get(chat, now), now + seconds)

@@ -5,7 +5,7 @@ as Slack's, so both messengers word a ticket alike. Button data is compact
 ("c:42", "s:42:solved") so that it stays within Telegram's 64 bytes.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -20,15 +20,18 @@ from bot.telegram.texts import (
     split_text,
     utf16_length,
 )
+from bot.telegram.uploads import is_uploadable
 from handlers.card_facts import card_fact_lines
 from handlers.i18n import Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
-from handlers.messenger import MessageView, TicketCard
+from handlers.messenger import AttachmentView, MessageView, TicketCard
 
 # How much of the first email the card shows; the whole text follows in the topic.
 CARD_PREVIEW_LIMIT = 1500
 # Room kept in each part of a long post for its heading and the part counter.
 HEADING_ROOM = 300
+# How much of a file's name a line about it shows.
+FILENAME_LIMIT = 200
 
 CLAIM = "c"
 STATUS = "s"
@@ -95,8 +98,17 @@ def topic_name(card: TicketCard, t: Translator) -> str:
     return cut_text(" ".join(name.split()), TOPIC_NAME_LIMIT)[0]
 
 
-def card_text(card: TicketCard, t: Translator, preview_limit: int = CARD_PREVIEW_LIMIT) -> str:
-    """Return the card's HTML: title, facts, and the start of the first email."""
+def card_text(
+    card: TicketCard,
+    t: Translator,
+    preview_limit: int = CARD_PREVIEW_LIMIT,
+    upload_limit: int | None = None,
+) -> str:
+    """Return the card's HTML: title, facts, and the start of the first email.
+
+    With `upload_limit`, an attachment larger than that is marked as too
+    large to upload; None (files are not sent to Telegram) marks none.
+    """
     title = t.gettext(
         "#{number} {subject}", number=card.number, subject=card.subject or t.gettext("(no subject)")
     )
@@ -112,7 +124,7 @@ def card_text(card: TicketCard, t: Translator, preview_limit: int = CARD_PREVIEW
         lines.append(escape(preview or t.gettext("(no text)")))
         if is_cut:
             lines.append(f"<i>{escape(t.gettext('The whole text follows in the thread.'))}</i>")
-        lines.extend(escape(line) for line in attachment_lines(card.first_message, t))
+        lines.extend(escape(line) for line in attachment_lines(card.first_message, t, upload_limit))
     return "\n".join(lines)
 
 
@@ -180,13 +192,16 @@ def draft_keyboard(number: int, draft: int, t: Translator) -> InlineKeyboardMark
     )
 
 
-def post_parts(message: MessageView, t: Translator) -> list[str]:
-    """Return a thread post's HTML parts, each within Telegram's 4,096 characters."""
+def post_parts(message: MessageView, t: Translator, upload_limit: int | None = None) -> list[str]:
+    """Return a thread post's HTML parts, each within Telegram's 4,096 characters.
+
+    `upload_limit` marks the attachments too large to upload, as in card_text.
+    """
     heading = message_heading(message, t)
     text = message.visible_text.strip("\n")
     if not text.strip():
         text = t.gettext("(no text)")
-    extra = attachment_lines(message, t) + ["⚠ " + note for note in message.notes]
+    extra = attachment_lines(message, t, upload_limit) + ["⚠ " + note for note in message.notes]
     if extra:
         text = text + "\n\n" + "\n".join(extra)
     pieces = split_text(text, MESSAGE_LIMIT - HEADING_ROOM)
@@ -204,18 +219,56 @@ def notice_parts(text: str) -> list[str]:
     return [escape(piece) for piece in split_text(text or " ", MESSAGE_LIMIT)]
 
 
-def attachment_lines(message: MessageView, t: Translator) -> list[str]:
+def attachment_lines(
+    message: MessageView, t: Translator, upload_limit: int | None = None
+) -> list[str]:
+    """Return a line per attachment: its name and size, and why it is not sent, if it is not."""
     lines = []
     for attachment in message.attachments:
         line = t.gettext(
             "Attachment: {filename} ({size})",
-            filename=cut_text(attachment.filename, 200)[0],
+            filename=cut_text(attachment.filename, FILENAME_LIMIT)[0],
             size=t.size(attachment.size),
         )
         if not attachment.is_stored:
             line += " " + t.gettext("(not stored)")
+        elif upload_limit is not None and not is_uploadable(attachment, upload_limit):
+            line += " " + t.gettext("(too large to upload to Telegram)")
         lines.append("📎 " + line)
     return lines
+
+
+def upload_failures_text(attachments: Sequence[AttachmentView], t: Translator) -> str:
+    """Return the HTML of the note that lists the attachments Telegram did not take."""
+    lines = [
+        "📎 "
+        + t.gettext(
+            "Not uploaded to Telegram: {filename} ({size})",
+            filename=cut_text(attachment.filename, FILENAME_LIMIT)[0],
+            size=t.size(attachment.size),
+        )
+        for attachment in attachments
+    ]
+    return escape(fit_lines(lines, t))
+
+
+def fit_lines(lines: list[str], t: Translator, limit: int = MESSAGE_LIMIT) -> str:
+    """Join as many whole lines as fit in one message, then a line counting the ones left out.
+
+    The plain text is measured, as Telegram measures a message once it has
+    parsed the HTML.
+    """
+    for shown in range(len(lines), -1, -1):
+        rest = len(lines) - shown
+        more = (
+            [t.ngettext("… and {count} more attachment", "… and {count} more attachments", rest)]
+            if rest
+            else []
+        )
+        text = "\n".join(lines[:shown] + more)
+        if utf16_length(text) <= limit:
+            return text
+    return cut_text("\n".join(lines), limit)[0]
 
 
 def fits(text: str) -> bool:

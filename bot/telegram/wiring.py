@@ -14,11 +14,13 @@ from bot.settings import Settings
 from bot.telegram.app import TelegramBot, WebhookSettings, build_telegram_app
 from bot.telegram.messenger import TelegramMessenger
 from bot.telegram.runner import BotRunner
+from bot.telegram.uploads import LOCAL_SERVER_UPLOAD_LIMIT_BYTES, UPLOAD_LIMIT_BYTES
 from handlers.config import Rules
 from handlers.i18n import Translator
 from handlers.people import Directory
 from handlers.replies import ReplySettings
 from handlers.rules_book import RulesBook
+from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class TelegramParts:
 
 
 def telegram_messenger(
-    settings: Settings, rules: Rules, translator: Translator
+    settings: Settings, rules: Rules, translator: Translator, blobs: BlobStore
 ) -> TelegramMessenger | None:
     """Return the Telegram messenger when TELEGRAM_BOT_TOKEN is set, else None."""
     if settings.telegram_bot_token is None:
@@ -60,7 +62,12 @@ def telegram_messenger(
             "1-256 characters (A-Z, a-z, 0-9, _ and -) so that only Telegram can post updates"
         )
     runner = BotRunner(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url)
-    return TelegramMessenger(runner, rules.telegram.support_chat, translator)
+    upload_limit = (
+        LOCAL_SERVER_UPLOAD_LIMIT_BYTES if settings.telegram_local_api else UPLOAD_LIMIT_BYTES
+    )
+    return TelegramMessenger(
+        runner, rules.telegram.support_chat, translator, blobs=blobs, upload_limit=upload_limit
+    )
 
 
 def telegram_parts(

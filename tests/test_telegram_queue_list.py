@@ -1,0 +1,88 @@
+"""`/list` in Telegram against the fake Bot API: saved views, as Slack's `/desk list` shows them."""
+
+import html
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.models import Ticket
+from tests.fake_telegram import FakeTelegram, message_update, user
+from tests.intake_support import Intake, customer_mail
+from tests.telegram_support import AGENT_ID, TelegramTestDesk, telegram_rules
+
+IVAN = user(AGENT_ID, "Ivan", "agent_ivan")
+VIEWS = {"morning": "unassigned urgent", "vip": "tag:vip >1h"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def telegram(
+    fake: FakeTelegram,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    intake: Intake,
+) -> Iterator[TelegramTestDesk]:
+    """A desk with saved views and two tickets: #1 normal, #2 urgent."""
+    rules = telegram_rules(views=VIEWS)
+    with TelegramTestDesk(fake, session_factory, tmp_path / "data", rules) as desk:
+        intake.take(customer_mail("<list-1@mail.example.org>", subject="Invoice copy"))
+        intake.take(customer_mail("<list-2@mail.example.org>", subject="Site is down"))
+        with session_factory.begin() as session:
+            session.execute(update(Ticket).where(Ticket.number == 2).values(priority="urgent"))
+        desk.deliver()
+        yield desk
+
+
+def answer_to(fake: FakeTelegram, text: str, message_id: int) -> str:
+    """Send `text` as Ivan in the support group and return the bot's reply as plain text."""
+    count = len(fake.calls("sendMessage"))
+    fake.push_update(message_update(IVAN, text, message_id=message_id))
+    answer = fake.wait_for("sendMessage", count + 1)[-1].args
+    assert answer["reply_parameters"]["message_id"] == message_id
+    return html.unescape(str(answer["text"]))
+
+
+def test_list_bare_shows_saved_views(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
+    lines = answer_to(fake, "/list", 700).splitlines()
+
+    assert lines == [
+        "#2 [new · urgent] Site is down",
+        "#1 [new · normal] Invoice copy",
+        "",
+        "Saved views (/list NAME):",
+        "morning: unassigned urgent",
+        "vip: tag:vip >1h",
+    ]
+
+
+def test_list_view_name_applies_view(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
+    answer = answer_to(fake, "/list morning", 701)
+
+    assert answer == "#2 [new · urgent] Site is down"
+
+
+def test_list_view_with_more_words(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
+    answer = answer_to(fake, "/list@threaddesk_bot MORNING mine", 702)
+
+    assert answer == "No tickets match."
+
+
+def test_list_filter_hides_views(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
+    answer = answer_to(fake, "/list normal", 703)
+
+    assert answer == "#1 [new · normal] Invoice copy"
+
+
+def test_list_unknown_word_explained(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
+    answer = answer_to(fake, "/list breakfast", 704)
+
+    assert "breakfast" in answer
+    assert "Saved views" not in answer
