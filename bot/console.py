@@ -12,7 +12,7 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.commands import CONSOLE_PREFIX, CommandSyntaxError, DeskCommand, parse_command
 from handlers.config import Rules
 from handlers.customers import customer_command_text
 from handlers.i18n import N_, Translator
@@ -307,7 +307,7 @@ class ConsoleCommands:
     def _act(self, line: str) -> str:
         assert self.actor is not None
         try:
-            command = parse_command(line)
+            command = parse_command(line, prefix=CONSOLE_PREFIX)
         except CommandSyntaxError as error:
             return self.t.gettext(error.message, **error.params)
         assert command.ticket_number is not None
@@ -327,12 +327,11 @@ class ConsoleCommands:
         if command.name == "note":
             return add_note(self.session_factory, actor, number, command.text or "", "console")
         if command.name == "status":
-            return set_status(self.session_factory, actor, number, command.status or "")
+            rules = self.current_rules() if self.current_rules else None
+            return set_status(self.session_factory, actor, number, command.status or "", rules)
         if command.name == "priority":
             rules = self.current_rules() if self.current_rules else None
-            return set_priority(
-                self.session_factory, actor, number, command.priority or "", rules
-            )
+            return set_priority(self.session_factory, actor, number, command.priority or "", rules)
         if command.template is not None:
             return self._send_template(command.template, actor, number)
         if self.reply_settings is None:

@@ -9,7 +9,7 @@ words in the user's language.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from handlers.i18n import N_
@@ -27,6 +27,11 @@ Subcommand = Literal[
     "stats",
     "help",
 ]
+
+# What a user types before a subcommand in each place commands are typed.
+SLACK_PREFIX = "/desk "
+TELEGRAM_PREFIX = "/"
+CONSOLE_PREFIX = ""
 
 NEEDS_TICKET: frozenset[str] = frozenset(
     {"reply", "note", "claim", "unclaim", "status", "priority", "ask"}
@@ -92,13 +97,18 @@ class DeskCommand:
     priority: str | None = None
     department: str | None = None
     argument: str | None = None
+    prefix: str = SLACK_PREFIX
 
 
-def parse_command(text: str, *, thread_ticket: int | None = None) -> DeskCommand:
+def parse_command(
+    text: str, *, thread_ticket: int | None = None, prefix: str = SLACK_PREFIX
+) -> DeskCommand:
     """Parse `text` ("reply 42 Thanks", "/claim", "status 7 solved").
 
     `thread_ticket` is the ticket whose thread the command was typed in: it
-    stands in for a missing ticket number.
+    stands in for a missing ticket number. `prefix` is what the user types
+    before a subcommand in their messenger ("/desk " in Slack, "/" in
+    Telegram, nothing in the console); error messages show usage with it.
     """
     words = text.strip().split(maxsplit=1)
     if not words:
@@ -107,8 +117,19 @@ def parse_command(text: str, *, thread_ticket: int | None = None) -> DeskCommand
     rest = words[1] if len(words) > 1 else ""
 
     if name not in _PARSERS:
-        raise CommandSyntaxError(N_("Unknown command {name}. Type help for the list."), name=name)
-    return _PARSERS[name](rest, thread_ticket)
+        raise CommandSyntaxError(
+            N_("Unknown command {name}. Type {help} for the list."),
+            name=name,
+            help=f"{prefix}help",
+        )
+
+    try:
+        parsed = _PARSERS[name](rest, thread_ticket)
+    except CommandSyntaxError as error:
+        if "usage" in error.params:
+            error.params["usage"] = f"{prefix}{error.params['usage']}"
+        raise
+    return replace(parsed, prefix=prefix)
 
 
 def _ticket_and_rest(name: str, rest: str, thread_ticket: int | None) -> tuple[int, str]:
@@ -239,13 +260,14 @@ _PARSERS = {
     "help": _parse_help,
 }
 
+# The form of each subcommand, shown after the messenger's prefix in syntax errors.
 USAGE: dict[str, str] = {
-    "reply": "/desk reply N TEXT",
-    "note": "/desk note N TEXT",
-    "claim": "/desk claim N",
-    "unclaim": "/desk unclaim N",
-    "status": "/desk status N STATUS",
-    "priority": "/desk priority N PRIORITY",
-    "customer": "/desk customer EMAIL-or-N",
-    "ask": "/desk ask DEPARTMENT N QUESTION",
+    "reply": "reply N TEXT",
+    "note": "note N TEXT",
+    "claim": "claim N",
+    "unclaim": "unclaim N",
+    "status": "status N STATUS",
+    "priority": "priority N PRIORITY",
+    "customer": "customer EMAIL-or-N",
+    "ask": "ask DEPARTMENT N QUESTION",
 }

@@ -22,7 +22,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.commands import CONSOLE_PREFIX, CommandSyntaxError, DeskCommand, parse_command
 from handlers.i18n import N_, Translator
 from handlers.labels import STATUS_LABELS
 from handlers.messenger import ThreadRef
@@ -42,10 +42,12 @@ FIELD_LIMITS = {"phone": 100, "company": 300}
 # The profile lists at most this many tickets, newest first.
 TICKET_LIMIT = 20
 
-USAGE = (
-    "/desk customer EMAIL-or-N [note TEXT | tag TAG | untag TAG | address EMAIL | "
-    "phone TEXT | company TEXT], /desk customer merge A B"
+# The forms of the customer command, each shown after the messenger's prefix ("/desk ", "/").
+EDIT_USAGE = (
+    "customer EMAIL-or-N [note TEXT | tag TAG | untag TAG | address EMAIL | phone TEXT | "
+    "company TEXT]"
 )
+MERGE_USAGE = "customer merge A B"
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,9 @@ class CustomerProfile:
 
 def parse_customer_request(command: DeskCommand) -> CustomerRequest:
     """Read the customer and the action words of a parsed `customer` command."""
+    merge_usage = f"{command.prefix}{MERGE_USAGE}"
     if command.argument == "merge":
-        return _parse_merge(command.text or "")
+        return _parse_merge(command.text or "", merge_usage)
     ref = CustomerRef(address=command.argument, ticket_number=command.ticket_number)
     words = (command.text or "").strip()
     if not words:
@@ -113,40 +116,38 @@ def parse_customer_request(command: DeskCommand) -> CustomerRequest:
     action, _, value = words.partition(" ")
     action = action.lower()
     value = value.strip()
+    usage = f"{command.prefix}{EDIT_USAGE}, {merge_usage}"
     if action not in EDIT_ACTIONS:
         raise CommandSyntaxError(
-            N_("Unknown customer action {value}. Use: {usage}"), value=action, usage=USAGE
+            N_("Unknown customer action {value}. Use: {usage}"), value=action, usage=usage
         )
     if not value:
-        raise CommandSyntaxError(N_("What to set? {usage}"), usage=USAGE)
+        raise CommandSyntaxError(N_("What to set? {usage}"), usage=usage)
     if action == "address" and "@" not in value:
-        raise CommandSyntaxError(N_("Give an email address: {usage}"), usage=USAGE)
+        raise CommandSyntaxError(N_("Give an email address: {usage}"), usage=usage)
     if action in ("tag", "untag"):
         value = value.lower()
         if " " in value or len(value) > TAG_LIMIT:
-            raise CommandSyntaxError(N_("A tag is one word: {usage}"), usage=USAGE)
+            raise CommandSyntaxError(N_("A tag is one word: {usage}"), usage=usage)
     return CustomerRequest(action, ref, value)  # type: ignore[arg-type]
 
 
-def _parse_merge(words: str) -> CustomerRequest:
+def _parse_merge(words: str, usage: str) -> CustomerRequest:
     parts = words.split()
     if len(parts) != 2:
         raise CommandSyntaxError(
-            N_("Name two customers, by address or ticket number: {usage}"),
-            usage="/desk customer merge A B",
+            N_("Name two customers, by address or ticket number: {usage}"), usage=usage
         )
-    return CustomerRequest("merge", _ref(parts[0]), other=_ref(parts[1]))
+    return CustomerRequest("merge", _ref(parts[0], usage), other=_ref(parts[1], usage))
 
 
-def _ref(word: str) -> CustomerRef:
+def _ref(word: str, usage: str) -> CustomerRef:
     number = word.lstrip("#")
     if number.isdigit():
         return CustomerRef(ticket_number=int(number))
     if "@" in word:
         return CustomerRef(address=word.lower())
-    raise CommandSyntaxError(
-        N_("Give an email address or a ticket number: {usage}"), usage="/desk customer merge A B"
-    )
+    raise CommandSyntaxError(N_("Give an email address or a ticket number: {usage}"), usage=usage)
 
 
 def run_customer_request(
@@ -476,7 +477,7 @@ def customer_command_text(
     can be read but not changed.
     """
     try:
-        command = parse_command(line)
+        command = parse_command(line, prefix=CONSOLE_PREFIX)
         request = parse_customer_request(command)
     except CommandSyntaxError as error:
         return t.gettext(error.message, **error.params)

@@ -81,9 +81,13 @@ class Translator:
         )
 
     def datetime(self, value: datetime) -> str:
-        """Format a moment in the reader's time zone, e.g. "Dec 3, 2026, 9:12:00 AM"."""
+        """Format a moment in the reader's time zone with its UTC offset.
+
+        For example "Dec 3, 2026, 9:12 AM GMT+03:00", so that a colleague in
+        another zone reads the time right. Seconds are left out.
+        """
         return format_datetime(
-            value, format="medium", tzinfo=self.timezone, locale=Locale.parse(self.locale)
+            value, format=_moment_pattern(self.locale), tzinfo=self.timezone, locale=self.locale
         )
 
     def size(self, size_in_bytes: int) -> str:
@@ -101,3 +105,13 @@ class Translator:
 
 
 GettextFunction = Callable[[str], str]
+
+
+@cache
+def _moment_pattern(locale_name: str) -> str:
+    """Return the locale's medium date and short time pattern, followed by the GMT offset."""
+    locale = Locale.parse(locale_name)
+    date_pattern = locale.date_formats["medium"].pattern
+    time_pattern = locale.time_formats["short"].pattern
+    combined = str(locale.datetime_formats["medium"])
+    return combined.replace("{1}", date_pattern).replace("{0}", time_pattern) + " ZZZZ"

@@ -79,7 +79,7 @@ def explain_rules(
 
 def _received_line(rules: Rules, now: datetime, translator: Translator) -> str:
     _ = translator.gettext
-    moment = f"{translator.datetime(now)} {rules.timezone}"
+    moment = f"{translator.datetime(now)} ({rules.timezone})"
     if rules.business_hours is None:
         return _("Received: {moment} (no business hours are set)", moment=moment)
     if is_open(rules.business_hours, now):

@@ -6,16 +6,19 @@ from handlers.messenger import AttachmentView, MessageView, TicketCard
 from handlers.note_texts import describe_note
 from handlers.questions import waiting_departments
 from handlers.sla import sla_card_lines
-from store.models import Message, Ticket
+from store.models import Direction, Message, Ticket
 
 
 def message_view(message: Message, ticket_number: int, translator: Translator) -> MessageView:
+    author_name = message.from_name or message.author or ""
+    # Every reply leaves from the support address, which tells the team nothing.
+    is_ours = message.direction == Direction.OUTBOUND and bool(author_name)
     return MessageView(
         ticket_number=ticket_number,
         direction=message.direction,
         kind=message.kind,
-        author_name=message.from_name or message.author or "",
-        author_address=message.from_address,
+        author_name=author_name,
+        author_address="" if is_ours else message.from_address,
         subject=message.subject,
         visible_text=message.visible_text,
         has_quoted_text=bool(message.quoted_text.strip()),

@@ -155,8 +155,8 @@ def test_demo_reply_written(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "You claimed ticket #1." in result.stdout
     assert "Reply to ticket #1 queued for sending." in result.stdout
-    assert "↳ #1 reply from console <support@example.com> [queued]" in result.stdout
-    assert "↳ #1 reply from console <support@example.com>: sent" in result.stdout
+    assert "↳ #1 reply from console [queued]" in result.stdout
+    assert "↳ #1 reply from console: sent" in result.stdout
     assert "Comment added to ticket #1." in result.stdout
     assert not (tmp_path / "outbox").exists()
 

@@ -4,7 +4,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
+from handlers.commands import (
+    CONSOLE_PREFIX,
+    SLACK_PREFIX,
+    TELEGRAM_PREFIX,
+    CommandSyntaxError,
+    DeskCommand,
+    parse_command,
+)
+from handlers.customers import parse_customer_request
 
 
 @pytest.mark.parametrize(
@@ -88,6 +96,34 @@ def test_command_rejected(text: str, message_start: str) -> None:
         parse_command(text)
 
     assert raised.value.message.startswith(message_start)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "help_word", "usage"),
+    [
+        (SLACK_PREFIX, "/desk help", "/desk reply N TEXT"),
+        (TELEGRAM_PREFIX, "/help", "/reply N TEXT"),
+        (CONSOLE_PREFIX, "help", "reply N TEXT"),
+    ],
+)
+def test_errors_use_messenger_prefix(prefix: str, help_word: str, usage: str) -> None:
+    with pytest.raises(CommandSyntaxError) as unknown:
+        parse_command("frobnicate 7", prefix=prefix)
+    with pytest.raises(CommandSyntaxError) as empty:
+        parse_command("reply 7", prefix=prefix)
+
+    assert unknown.value.params["help"] == help_word
+    assert empty.value.params["usage"] == usage
+
+
+@pytest.mark.parametrize("prefix", [SLACK_PREFIX, TELEGRAM_PREFIX, CONSOLE_PREFIX])
+def test_customer_usage_uses_prefix(prefix: str) -> None:
+    command = parse_command("customer merge a@example.org", prefix=prefix)
+
+    with pytest.raises(CommandSyntaxError) as raised:
+        parse_customer_request(command)
+
+    assert raised.value.params["usage"] == f"{prefix}customer merge A B"
 
 
 @given(st.text(max_size=200), st.one_of(st.none(), st.integers(min_value=1, max_value=10**6)))

@@ -1,8 +1,12 @@
 """The `/desk` slash command against the fake Slack: each subcommand and its private answer."""
 
+import re
+from typing import get_args
+
 import pytest
 from sqlalchemy import select
 
+from handlers.commands import Subcommand
 from handlers.config import Rules
 from store.models import Message, MessageKind, OutboxItem, Ticket
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects, wait_until
@@ -41,6 +45,26 @@ def test_help_lists_commands(slack: SlackTestDesk, fake: FakeSlack) -> None:
     for usage in ("/desk reply N TEXT", "/desk note N TEXT", "/desk claim N", "/desk list"):
         assert usage in answer
     assert "!reply" in answer
+
+
+@pytest.mark.parametrize("user", [SVETA, DMITRY], ids=["en", "ru"])
+def test_help_lists_every_subcommand(slack: SlackTestDesk, fake: FakeSlack, user: str) -> None:
+    answer = slack.desk_command(user, "help")
+    lines = answer.splitlines()
+
+    for name in get_args(Subcommand):
+        assert re.search(rf"/desk {name}\b", answer), name
+    # The period words are typed as they are in every language; FROM..TO may be translated.
+    assert any(line.startswith("/desk stats [today|yesterday|week|month|") for line in lines)
+
+
+def test_help_names_stats_audience(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    stats = [
+        line for line in slack.desk_command(SVETA, "help").splitlines() if "/desk stats" in line
+    ]
+
+    assert len(stats) == 1
+    assert "for managers and admins only" in stats[0]
 
 
 def test_answer_in_person_language(slack: SlackTestDesk, fake: FakeSlack) -> None:
@@ -119,7 +143,7 @@ def test_customer(slack: SlackTestDesk, fake: FakeSlack) -> None:
 def test_unknown_subcommand(slack: SlackTestDesk, fake: FakeSlack) -> None:
     assert (
         slack.desk_command(SVETA, "frobnicate 1")
-        == "Unknown command frobnicate. Type help for the list."
+        == "Unknown command frobnicate. Type /desk help for the list."
     )
 
 
