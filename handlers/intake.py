@@ -591,7 +591,7 @@ def _open_ticket(
     sender = prepared.parsed.sender
     customer_id = get_or_create_customer_id(session, sender.address, sender.name)
     number = reserve_ticket_number(session)
-    written_at = message["sent_at"] or message["received_at"]
+    written_at = _customer_time(message, settings.silent)
     ticket = {
         "number": number,
         "subject": prepared.parsed.subject,
@@ -623,7 +623,7 @@ def _update_ticket_for_follow_up(
     """
     ticket.updated_at = utcnow()
     if not classification.is_automatic:
-        ticket.last_customer_message_at = message["sent_at"] or message["received_at"]
+        ticket.last_customer_message_at = _customer_time(message, silent=not notify)
         if ticket.status in (TicketStatus.SOLVED, TicketStatus.ON_HOLD):
             change_ticket_status(
                 session, ticket, TicketStatus.OPEN, SYSTEM_ACTOR, rules, message["received_at"]
@@ -687,6 +687,24 @@ def split_reply_keeping_forwards(text: str) -> ReplyParts:
         return reply
     visible = f"{reply.visible}\n\n{separator}{forwarded}".strip()
     return ReplyParts(visible=visible, quoted=reply.quoted)
+
+
+def _customer_time(message: dict[str, Any], silent: bool) -> datetime:
+    """Return when the customer's mail counts as received, for SLA clocks and waiting times.
+
+    That is the Date header's time when it lies within MAX_CLOCK_SKEW before
+    the arrival, and the arrival time otherwise. A Date days old (a wrong
+    clock, a message held in a queue) must not make a new ticket overdue at
+    once, and one after the arrival would give negative response times. A
+    silent import of old mail keeps the time the mail was written.
+    """
+    sent_at: datetime | None = message["sent_at"]
+    received_at: datetime = message["received_at"]
+    if sent_at is None:
+        return received_at
+    if silent or received_at - MAX_CLOCK_SKEW <= sent_at <= received_at:
+        return sent_at
+    return received_at
 
 
 def _trusted_sent_time(sent_at: datetime | None, received_at: datetime) -> datetime:

@@ -6,6 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +110,14 @@ class Intake:
         position: MailboxPosition | None = None,
         mailbox: str = "test",
     ) -> IntakeResult:
-        mail = IncomingMail(raw=raw, mailbox=mailbox, received_at=received_at, position=position)
+        """Take `raw` in as if it arrived at `received_at`.
+
+        Without `received_at`, the mail arrives at the time its Date header
+        gives (or now, without one), so that tests written around Date
+        headers keep their times: intake times tickets by arrival.
+        """
+        arrival = received_at or _date_header_time(raw)
+        mail = IncomingMail(raw=raw, mailbox=mailbox, received_at=arrival, position=position)
         return ingest(mail, self.session_factory, self.settings)
 
     def ticket(self, number: int) -> Ticket:
@@ -200,3 +210,18 @@ def assignee(session_factory: sessionmaker[Session]) -> str | None:
     """Return the assignee of the database's only ticket, or None when it is unassigned."""
     with session_factory() as session:
         return session.scalars(select(Ticket.assignee)).one()
+
+
+def _date_header_time(raw: bytes) -> datetime | None:
+    """Return the time of `raw`'s Date header in UTC, or None when it has no valid one."""
+    headers = BytesParser(policy=compat32).parsebytes(raw, headersonly=True)
+    value = headers.get("Date")
+    if value is None:
+        return None
+    try:
+        written = parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    if written.tzinfo is None:
+        return None
+    return written.astimezone(UTC)

@@ -1,5 +1,6 @@
 """The rows and files that intake writes with Core INSERTs and background blob writes."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from handlers.intake import IntakeSettings, Outcome, ingest
 from mailbridge.sources import IncomingMail
 from store.blobs import BlobStore
 from store.models import Customer, Event, Message, Ticket
-from tests.intake_support import Intake
+from tests.intake_support import Intake, make_intake
 
 
 def mail(
@@ -27,6 +28,35 @@ def mail(
         f"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\nMessage-ID: {message_id}\r\n{threading}"
         "Content-Type: text/plain; charset=utf-8\r\n\r\nWhere is my parcel?\r\n"
     ).encode()
+
+
+ARRIVAL = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+WRITTEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def test_ticket_time_is_arrival(intake: Intake) -> None:
+    first = intake.take(mail("<old-date@example.org>"), received_at=ARRIVAL)
+    answer = intake.take(
+        mail("<old-answer@example.org>", in_reply_to="<old-date@example.org>"),
+        received_at=ARRIVAL + timedelta(hours=1),
+    )
+    ticket = intake.ticket(first.ticket_number)
+
+    assert answer.outcome == Outcome.FOLLOW_UP
+    assert ticket.messages[0].sent_at == WRITTEN
+    assert ticket.created_at == ARRIVAL
+    assert ticket.last_customer_message_at == ARRIVAL + timedelta(hours=1)
+    assert ticket.first_response_due_at is None or ticket.first_response_due_at > ARRIVAL
+
+
+def test_silent_import_keeps_written_time(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    importer = make_intake(session_factory, tmp_path / "data", silent=True)
+
+    result = importer.take(mail("<imported@example.org>"), received_at=ARRIVAL)
+
+    assert importer.ticket(result.ticket_number).created_at == WRITTEN
 
 
 def event_kinds(session_factory: sessionmaker[Session], ticket_number: int) -> list[str]:
@@ -49,8 +79,8 @@ def test_new_ticket_rows(intake: Intake, session_factory: sessionmaker[Session])
     assert ticket.subject == "Parcel never arrived"
     assert ticket.customer.name == "Rita Field"
     assert [address.address for address in ticket.customer.addresses] == ["rita@example.org"]
-    assert ticket.created_at == ticket.messages[0].sent_at
-    assert ticket.last_customer_message_at == ticket.messages[0].sent_at
+    assert ticket.created_at == ticket.messages[0].received_at
+    assert ticket.last_customer_message_at == ticket.messages[0].received_at
     assert ticket.messages[0].id == result.message_row_id
     assert ticket.messages[0].kind == "customer"
     assert event_kinds(session_factory, result.ticket_number) == [
