@@ -1,6 +1,7 @@
 """The bolt app over HTTP against the fake Slack: card controls, Reply modal, thread messages."""
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,11 +10,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack.app import SlackCredentials, build_slack_app
 from handlers.config import Rules
+from handlers.people import Directory
 from mailbridge.smtp import MailSender, SmtpSender
 from store.models import Direction, Message, Ticket
 from tests.fake_slack import (
+    BOT_TOKEN,
     CHANNEL,
+    SIGNING_SECRET,
     AppResponse,
     Call,
     FakeSlack,
@@ -21,7 +26,14 @@ from tests.fake_slack import (
     text_objects,
     wait_until,
 )
-from tests.intake_support import OWN_ADDRESS, Intake, assignee, customer_mail, notes
+from tests.intake_support import (
+    OWN_ADDRESS,
+    Intake,
+    assignee,
+    customer_mail,
+    notes,
+    reply_settings,
+)
 from tests.smtpserver import SmtpServer
 
 SVETA, DMITRY, OLGA, STRANGER = "U0SVETA", "U0DMITRY", "U0OLGA", "U0STRANGER"
@@ -185,9 +197,9 @@ def test_reply_modal_sends_email(
     assert received["In-Reply-To"] == "<a1-7002@mail.example.org>"
     assert body is not None and "Please try the export again." in body.get_content()
     assert reply_post.args["thread_ts"] == slack.card_ts(1)
-    assert heading(reply_post) == "↩️ reply from Sveta &lt;support@helpdesk.example.com&gt;: queued"
+    assert heading(reply_post) == "↩️ reply from Sveta: queued"
     assert reply_update.args["ts"] == "1700000000.000002"
-    assert heading(reply_update) == "↩️ reply from Sveta &lt;support@helpdesk.example.com&gt;: sent"
+    assert heading(reply_update) == "↩️ reply from Sveta: sent"
 
 
 def heading(call: Call) -> str:
@@ -391,3 +403,26 @@ def test_typed_reply_send_now(
 
     assert len(received) == 1
     assert outbound_count(slow_slack.session_factory) == 1
+
+
+def test_start_without_token_warning(
+    session_factory: sessionmaker[Session],
+    fake: FakeSlack,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+
+    with caplog.at_level(logging.WARNING):
+        build_slack_app(
+            SlackCredentials(BOT_TOKEN, SIGNING_SECRET),
+            session_factory,
+            Directory(RULES),
+            RULES,
+            reply_settings(tmp_path),
+            lambda: None,
+            api_url=fake.api_url,
+        )
+
+    assert [record.getMessage() for record in caplog.records] == []

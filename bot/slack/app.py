@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from slack_bolt import App
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +35,23 @@ from handlers.rules_book import RulesBook
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class _UnusedTokenNotice(logging.Filter):
+    """Drop bolt's warning that SLACK_BOT_TOKEN goes unused.
+
+    bolt reads that variable itself and warns when a client is passed too,
+    but the client passed in is made from the same token, for its base URL.
+    """
+
+    notice = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.notice
+
+
+BOLT_LOGGER = logging.getLogger("slack_bolt")
+BOLT_LOGGER.addFilter(_UnusedTokenNotice())
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,7 @@ def build_slack_app(
         signing_secret=credentials.signing_secret,
         token_verification_enabled=False,
         process_before_response=False,
-        logger=logging.getLogger("slack_bolt"),
+        logger=BOLT_LOGGER,
         listener_executor=ThreadPoolExecutor(
             max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"
         ),
