@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from handlers.i18n import Translator
+from handlers.lease_keeper import LeaseKeeper
 from handlers.messenger import Messenger, RateLimited, ThreadRef
 from handlers.notifications import (
     NOTIFY_CHANNEL,
@@ -48,9 +49,12 @@ BATCH_SIZE = 100
 PENDING = "pending"
 DELIVERING = "delivering"
 DUE_STATES = (PENDING, DELIVERING)
-# How long a claimed item stays with the worker delivering it. A message posted
-# in many parts at Slack's pace of about one post a second takes minutes.
-DELIVERY_LEASE = timedelta(minutes=10)
+# How long a claimed item stays with the worker delivering it without news from
+# it. While the delivery runs, the lease is extended every LEASE_RENEWAL, so a
+# message posted in many parts at a messenger's pace keeps its worker; after a
+# crash, the item is due again within DELIVERY_LEASE.
+DELIVERY_LEASE = timedelta(minutes=2)
+LEASE_RENEWAL = timedelta(seconds=30)
 # An email still not accepted after this many attempts (about a day with the
 # backoff above) is marked failed, so the agent learns of it.
 MAX_EMAIL_ATTEMPTS = 150
@@ -93,7 +97,10 @@ class Dispatcher:
         for item_id in due:
             if not self._claim(item_id):
                 continue  # another worker took it
-            with self.session_factory() as session:
+            keeper = LeaseKeeper(
+                self.session_factory, item_id, DELIVERING, DELIVERY_LEASE, LEASE_RENEWAL
+            )
+            with keeper, self.session_factory() as session:
                 item = session.get(OutboxItem, item_id)
                 if item is None:
                     continue
