@@ -216,7 +216,7 @@ def build_desk(
     blobs = BlobStore(settings.data_dir)
     console = ConsoleMessenger(output, translator)
     slack_messenger = _slack_messenger(settings, rules, translator, blobs)
-    telegram = _telegram_messenger(settings, rules, translator, blobs)
+    telegram = _telegram_messenger(settings, rules, translator, blobs, session_factory)
     chats: list[Messenger] = [m for m in (slack_messenger, telegram) if m is not None]
     messengers: list[Messenger] = chats or [console]
     dispatcher = Dispatcher(
@@ -256,10 +256,16 @@ def build_desk(
 
 
 def _telegram_messenger(
-    settings: Settings, rules: Rules, translator: Translator, blobs: BlobStore
+    settings: Settings,
+    rules: Rules,
+    translator: Translator,
+    blobs: BlobStore,
+    session_factory: sessionmaker[Session],
 ) -> TelegramMessenger | None:
     try:
-        return telegram_messenger(settings, rules, translator, blobs)
+        return telegram_messenger(
+            settings, rules, translator, blobs, session_factory=session_factory
+        )
     except TelegramSettingsError as error:
         raise WiringError(str(error)) from error
 

@@ -305,6 +305,28 @@ class ProcessedEvent(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PostJournalEntry(Base):
+    """One finished step of a post to a messenger that cannot read its own chats back.
+
+    A Telegram bot cannot read a chat's history, so each step of a post (the
+    forum topic, the card, a part of a long text, a file) is written down as
+    soon as the Bot API returns, with the id it returned. A retry of the post
+    after a crash skips the steps found here. store/post_journal.py reads and
+    writes these rows; they are pruned some days later.
+    """
+
+    __tablename__ = "post_journal"
+
+    messenger: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # Names the post for good, e.g. "card:42:-1001234567890" or "message:17".
+    post_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Names the step within the post, e.g. "topic", "card", "part:3".
+    step: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The id of the topic or message the step made, as the messenger returned it.
+    result_id: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class OutboxItem(Base):
     """Work that reaches outside the process (a card, a thread post, an email), done at least once.
 

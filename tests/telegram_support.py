@@ -76,7 +76,12 @@ class TelegramTestDesk:
         self.runner = BotRunner(TOKEN, fake.api_url)
         blobs = BlobStore(data_dir)
         self.messenger = TelegramMessenger(
-            self.runner, SUPPORT_CHAT, self.translator, pacer or Pacer(0), blobs=blobs
+            self.runner,
+            SUPPORT_CHAT,
+            self.translator,
+            pacer or Pacer(0),
+            blobs=blobs,
+            session_factory=session_factory,
         )
         directory = Directory(rules)
         self.dispatcher = Dispatcher(

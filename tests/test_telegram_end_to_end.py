@@ -5,6 +5,7 @@ aiosmtpd for SMTP and the fake Bot API; threaddesk itself runs as the
 separate process a user starts, with the real python-telegram-bot.
 """
 
+import sqlite3
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -32,6 +33,12 @@ __all__ = ["imap_server"]  # a fixture, imported so pytest finds it
 
 SVETA = user(1001, "Sveta", "sveta_support")
 SCREENSHOT = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def journal_steps(database: Path) -> set[str]:
+    """Return the post steps the service recorded in its post journal."""
+    with sqlite3.connect(database) as connection:
+        return {step for (step,) in connection.execute("SELECT step FROM post_journal")}
 
 
 def answer_with_file(message_id: str) -> bytes:
@@ -122,6 +129,7 @@ def test_email_to_telegram_and_back(
     assert [upload.filename for upload in fake.uploads()] == ["экран.png"]
     assert fake.uploads()[0].data == SCREENSHOT
     assert fake.uploads()[0].topic_id == int(topic)
+    assert journal_steps(tmp_path / "threaddesk.db") >= {"topic", "card", "part:1"}
     assert returncode == 0, log
     assert PASSWORD not in log
     assert TOKEN not in log

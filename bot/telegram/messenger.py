@@ -6,16 +6,20 @@ and the thread is the chain of replies to it. A thread's id is
 `TOPIC/CARD` in a forum and `CARD` in a plain group. Every text is sent in
 HTML parse mode with customer text escaped, and a text over 4,096
 characters is sent in parts. A 429 becomes RateLimited, so the outbox waits
-for its retry_after. Topics and parts already posted are remembered in
-memory, so a retry after a 429 does not post them again. An email's stored
-attachments follow its post as documents (bot/telegram/uploads.py), when
-the messenger is given the BlobStore.
+for its retry_after. Each step of a post (the topic, the card, each part,
+each file) is written down as soon as Telegram returns (bot/telegram/journal.py).
+With a session factory the steps go to the database, so a retry after a 429
+or a crash does not post them again. Without one they are kept in memory,
+which covers a retry after a 429 only. An email's stored attachments follow its post as
+documents (bot/telegram/uploads.py), when the messenger is given the
+BlobStore.
 """
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -25,6 +29,16 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
+from bot.telegram.journal import (
+    CARD_STEP,
+    TOPIC_STEP,
+    PostJournal,
+    PostSteps,
+    card_key,
+    direct_key,
+    message_key,
+    part_step,
+)
 from bot.telegram.pacing import Pacer
 from bot.telegram.render import (
     card_keyboard,
@@ -67,12 +81,6 @@ def read_thread(thread: ThreadRef) -> TelegramThread:
     return TelegramThread(thread.chat_id, int(topic) if topic else None, int(card))
 
 
-@dataclass
-class _Progress:
-    parts: list[str]
-    posted: list[int] = field(default_factory=list)
-
-
 class TelegramMessenger:
     """Post cards and thread messages through a BotRunner's Bot.
 
@@ -80,6 +88,9 @@ class TelegramMessenger:
     to `upload_limit` bytes a file: UPLOAD_LIMIT_BYTES for Telegram's own Bot
     API, LOCAL_SERVER_UPLOAD_LIMIT_BYTES for a self-hosted one in --local mode.
     Without it, attachments are only listed.
+
+    With `session_factory`, the steps of each post are journaled in the
+    database and survive a crash. Without it, they are kept in memory.
     """
 
     name = MESSENGER
@@ -93,6 +104,7 @@ class TelegramMessenger:
         *,
         blobs: BlobStore | None = None,
         upload_limit: int = UPLOAD_LIMIT_BYTES,
+        session_factory: sessionmaker[Session] | None = None,
     ) -> None:
         self.runner = runner
         self.support_chat = str(support_chat)
@@ -103,41 +115,25 @@ class TelegramMessenger:
         )
         # The limit the posts mark files against; None while files are not sent at all.
         self.upload_limit = upload_limit if blobs is not None else None
+        self.journal = PostJournal(MESSENGER, session_factory)
         self._lock = threading.Lock()
         self._forums: dict[str, bool] = {}
-        self._topics: dict[tuple[str, int], int] = {}
-        self._cards: dict[tuple[str, int], TelegramThread] = {}
-        self._progress: dict[tuple[str, int], _Progress] = {}
-        self._directs: dict[str, DirectPost] = {}
 
     def post_ticket(self, card: TicketCard, chat: str | None = None) -> ThreadRef:
-        """Open the ticket's topic (in a forum), post the card, then the whole text if cut."""
+        """Open the ticket's topic (in a forum), post the card, then the whole text if cut.
+
+        Steps an earlier attempt finished, as the journal records them, are skipped.
+        """
         chat_id = str(chat or self.support_chat)
-        key = (chat_id, card.number)
-        with self._lock:
-            thread = self._cards.get(key)
-        if thread is None:
-            topic = self._topic_for(chat_id, card)
-            card_id = self._send(
-                chat_id,
-                card_text(card, self.translator, upload_limit=self.upload_limit),
-                topic_id=topic,
-                keyboard=card_keyboard(card.number, self.translator),
-            )
-            thread = TelegramThread(chat_id, topic, card_id)
-            with self._lock:
-                self._cards[key] = thread
-            logger.info("ticket #%d: card posted in %s as %s", card.number, chat_id, card_id)
-        reference = ThreadRef(MESSENGER, chat_id, thread_id_of(thread.topic_id, thread.card_id))
+        steps = self.journal.open(card_key(chat_id, card.number))
+        thread = self._card_for(chat_id, card, steps)
         if card.first_message is not None and is_preview_cut(card):
             parts = post_parts(card.first_message, self.translator, self.upload_limit)
-            self._post_parts(thread, parts, ("card", card.number))
-        with self._lock:
-            self._cards.pop(key, None)
-            self._topics.pop(key, None)
+            self._post_parts(thread, parts, steps)
         if card.first_message is not None:
-            self._send_files(thread, card.first_message)
-        return reference
+            self._send_files(thread, card.first_message, steps)
+        self.journal.forget(steps.key)
+        return ThreadRef(MESSENGER, chat_id, thread_id_of(thread.topic_id, thread.card_id))
 
     def update_ticket(self, thread: ThreadRef, card: TicketCard) -> None:
         where = read_thread(thread)
@@ -150,17 +146,25 @@ class TelegramMessenger:
         logger.info("ticket #%d: card %s updated", card.number, where.card_id)
 
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
-        key = ("message", message.row_id if message.row_id is not None else id(message))
+        """Post the message in parts, then its files, skipping the steps an earlier attempt did.
+
+        A message without a row id has no lasting name, so nothing of it is journaled.
+        """
         where = read_thread(thread)
+        if message.row_id is None:
+            steps = PostSteps("message without a row")
+        else:
+            steps = self.journal.open(message_key(message.row_id))
         parts = post_parts(message, self.translator, self.upload_limit)
-        first = self._post_parts(where, parts, key)
+        first = self._post_parts(where, parts, steps)
         logger.info(
             "ticket #%d: %s posted in thread %s",
             message.ticket_number,
             message.kind,
             thread.thread_id,
         )
-        self._send_files(where, message)
+        self._send_files(where, message, steps)
+        self.journal.forget(steps.key)
         return str(first)
 
     def update_in_thread(self, thread: ThreadRef, post_id: str, message: MessageView) -> None:
@@ -190,25 +194,17 @@ class TelegramMessenger:
         logger.info("notice posted in %s", chat_id)
 
     def send_direct(self, user_id: str, message: DirectMessage) -> DirectPost:
-        """Send a private message with a link to the ticket's topic; once per key in this process.
+        """Send a private message with a link to the ticket's topic, once per key.
 
-        Bots cannot read a private chat's history, so a message sent just
-        before a crash is sent again after it.
+        Bots cannot read a private chat's history, so the parts sent are
+        journaled. In memory (no session factory) a key is kept for the
+        life of the process, and a crash loses it.
         """
-        with self._lock:
-            known = self._directs.get(message.key)
-        if known is not None:
-            return known
+        steps = self.journal.open(direct_key(user_id, message.key))
         parts = notice_parts(message.text)
-        keyboard = _link_keyboard(message)
-        first = self._send(user_id, parts[0], keyboard=keyboard if len(parts) == 1 else None)
-        for index, part in enumerate(parts[1:], start=2):
-            self._send(user_id, part, keyboard=keyboard if index == len(parts) else None)
-        posted = DirectPost(chat_id=str(user_id), post_id=str(first))
-        with self._lock:
-            self._directs[message.key] = posted
+        first = self._send_parts(user_id, parts, steps, keyboard=_link_keyboard(message))
         logger.info("user %s: direct message %s sent", user_id, message.key)
-        return posted
+        return DirectPost(chat_id=str(user_id), post_id=str(first))
 
     def is_forum(self, chat_id: str) -> bool:
         """Return whether the chat is a supergroup with topics; asked once per chat."""
@@ -223,15 +219,33 @@ class TelegramMessenger:
         logger.info("telegram: chat %s %s topics", chat_id, "has" if forum else "has no")
         return forum
 
-    def _topic_for(self, chat_id: str, card: TicketCard) -> int | None:
+    def _card_for(self, chat_id: str, card: TicketCard, steps: PostSteps) -> TelegramThread:
+        """Return the ticket's thread, opening its topic and posting its card unless done before."""
+        card_id = steps.get(CARD_STEP)
+        if card_id is not None:
+            logger.info(
+                "ticket #%d: card %s was posted in %s before", card.number, card_id, chat_id
+            )
+            return TelegramThread(chat_id, steps.get(TOPIC_STEP), card_id)
+
+        topic = self._topic_for(chat_id, card, steps)
+        card_id = self._send(
+            chat_id,
+            card_text(card, self.translator, upload_limit=self.upload_limit),
+            topic_id=topic,
+            keyboard=card_keyboard(card.number, self.translator),
+        )
+        steps.record({CARD_STEP: card_id})
+        logger.info("ticket #%d: card posted in %s as %s", card.number, chat_id, card_id)
+        return TelegramThread(chat_id, topic, card_id)
+
+    def _topic_for(self, chat_id: str, card: TicketCard, steps: PostSteps) -> int | None:
         """Return the ticket's forum topic, created once; None in a plain group."""
-        if not self.is_forum(chat_id):
-            return None
-        key = (chat_id, card.number)
-        with self._lock:
-            topic = self._topics.get(key)
+        topic = steps.get(TOPIC_STEP)
         if topic is not None:
             return topic
+        if not self.is_forum(chat_id):
+            return None
         self.pacer.wait(chat_id)
         try:
             created = self.runner.call(
@@ -244,24 +258,17 @@ class TelegramMessenger:
             with self._lock:
                 self._forums[chat_id] = False
             return None
-        with self._lock:
-            self._topics[key] = created.message_thread_id
+        steps.record({TOPIC_STEP: created.message_thread_id})
         logger.info("ticket #%d: topic %s opened", card.number, created.message_thread_id)
         return created.message_thread_id
 
-    def _send_files(self, thread: TelegramThread, message: MessageView) -> None:
+    def _send_files(self, thread: TelegramThread, message: MessageView, steps: PostSteps) -> None:
         """Send the message's stored files after its post, and list those that failed.
 
-        Nothing here raises: the post is in the chat, and a retry of the
-        outbox item would post it a second time.
+        Nothing here raises. A file that Telegram rejected is listed under
+        the post instead, because a retry would most likely be rejected
+        again. Any other failure, such as a failed journal write, is logged.
         """
-        # TODO: remember the files sent (and the parts of a long text) in the database
-        # once it has a place for a post's progress. Bots cannot read a chat's
-        # history, and today the parts are remembered in memory, chat_posts contains one
-        # row per message written only after the whole post returns, and an outbox
-        # item's payload is the dispatcher's. Recording the files alone would not
-        # help: after a crash in the middle of a post, its retry posts the text again,
-        # and then its files again, as the parts of a long text are posted again.
         if self.files is None or not message.attachments:
             return
         place = UploadPlace(thread.chat_id, thread.topic_id, thread.card_id)
@@ -271,6 +278,7 @@ class TelegramMessenger:
                 message.attachments,
                 message.ticket_number,
                 lambda failed: upload_failures_text(failed, self.translator),
+                steps,
             )
         except Exception:  # the post exists: any failure here must not reach the outbox
             logger.exception(
@@ -279,18 +287,49 @@ class TelegramMessenger:
                 thread.chat_id,
             )
 
-    def _post_parts(self, thread: TelegramThread, parts: list[str], key: tuple[str, int]) -> int:
-        """Post `parts` in the thread, skipping those a failed attempt already posted."""
-        with self._lock:
-            progress = self._progress.setdefault(key, _Progress(parts))
-        while len(progress.posted) < len(progress.parts):
-            text = progress.parts[len(progress.posted)]
-            progress.posted.append(
-                self._send(thread.chat_id, text, topic_id=thread.topic_id, reply_to=thread.card_id)
-            )
-        with self._lock:
-            self._progress.pop(key, None)
-        return progress.posted[0]
+    def _post_parts(self, thread: TelegramThread, parts: list[str], steps: PostSteps) -> int:
+        """Post `parts` in the ticket's thread and return the first part's message id.
+
+        The parts are cut again on each attempt. Only the text decides where,
+        not the heading (whose delivery state may have changed), so part N is
+        the same part every time.
+        """
+        return self._send_parts(
+            thread.chat_id, parts, steps, topic_id=thread.topic_id, reply_to=thread.card_id
+        )
+
+    def _send_parts(
+        self,
+        chat_id: str,
+        parts: list[str],
+        steps: PostSteps,
+        *,
+        topic_id: int | None = None,
+        reply_to: int | None = None,
+        keyboard: InlineKeyboardMarkup | None = None,
+    ) -> int:
+        """Send the parts no earlier attempt sent, the keyboard under the last; return the first id.
+
+        Each part is written down in `steps` before the next is sent.
+        """
+        posted: list[int] = []
+        for number, text in enumerate(parts, start=1):
+            step = part_step(number)
+            message_id = steps.get(step)
+            if message_id is None:
+                last = number == len(parts)
+                message_id = self._send(
+                    chat_id,
+                    text,
+                    topic_id=topic_id,
+                    reply_to=reply_to,
+                    keyboard=keyboard if last else None,
+                )
+                steps.record({step: message_id})
+            else:
+                logger.info("post %s: part %d was sent to %s before", steps.key, number, chat_id)
+            posted.append(message_id)
+        return posted[0]
 
     def _send(
         self,

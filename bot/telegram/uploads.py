@@ -8,29 +8,37 @@ per file. When a group fails, its files are sent again one by one, so a bad
 file costs only itself: it is logged and returned, and the caller's note
 lists it in the thread.
 
-Nothing here raises. The post is already in the chat, and an exception would
-make the outbox deliver the item again and post its text a second time. A
-429 is therefore waited out here: sends to the chat pause for its
-retry_after and the send is made once more, within a budget of waiting per
-post.
+A failed send does not raise. The post is already in the chat, and an
+exception would make the outbox deliver the item again. A 429 is therefore
+waited out here: sends to the chat pause for its retry_after and the send is
+made once more, within a budget of waiting per post.
+
+Each file sent, and the list of those that failed, is written down in the
+post's steps (bot/telegram/journal.py) as soon as Telegram accepts it. When
+the outbox retries the post after a crash, the files found there are not
+sent again, and once the list is posted no file is. A failure to write a
+step down does raise, and the messenger logs it.
 """
 
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from telegram import InputFile, InputMediaDocument, LinkPreviewOptions, ReplyParameters
+from telegram import InputFile, InputMediaDocument, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import FileSizeLimit, MediaGroupLimit, ParseMode
 from telegram.error import TelegramError
 
+from bot.telegram.journal import FILES_NOTE_STEP, PostSteps, file_step
 from bot.telegram.pacing import Pacer
 from bot.telegram.runner import CALL_TIMEOUT_SECONDS, BotRunner
 from handlers.messenger import AttachmentView, RateLimited
 from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
 
 # The largest file the Bot API accepts as an upload (multipart/form-data), as
 # python-telegram-bot's FileSizeLimit gives it: 50 MB (50,000,000 bytes) on
@@ -45,9 +53,7 @@ GROUP_MAX_FILES = int(MediaGroupLimit.MAX_MEDIA_LENGTH)
 # The name given to an attachment that arrived without one.
 UNNAMED_FILE = "attachment"
 # The maximum total wait for 429s while one post's files are sent. Past it, the
-# files left are listed. It stays well below the 10 minutes an outbox item is claimed
-# for (DELIVERY_LEASE in handlers/dispatch.py), because another worker that
-# claimed the item after that would post the text again.
+# files left are listed, so that one post does not hold its outbox item for long.
 MAX_RATE_LIMIT_WAIT_SECONDS = 120.0
 # An upload is given the usual time of a call plus one second per this many
 # bytes, so that a slow uplink is not cut off in the middle of a large file.
@@ -73,12 +79,21 @@ class UploadPlace:
     card_id: int
 
 
+@dataclass(frozen=True)
+class _File:
+    """An attachment to send, and the name of its step in the post's journal."""
+
+    step: str
+    attachment: AttachmentView
+
+
 @dataclass
 class _UploadRun:
-    """The sending of one post's files: their destination, and the waiting still allowed."""
+    """The sending of one post's files: their destination, their steps, and the waiting left."""
 
     place: UploadPlace
     ticket_number: int
+    steps: PostSteps
     wait_left: float
     gave_up: bool = False
 
@@ -93,7 +108,7 @@ def upload_name(attachment: AttachmentView) -> str:
     return attachment.filename or UNNAMED_FILE
 
 
-def upload_batches(attachments: Sequence[AttachmentView]) -> list[list[AttachmentView]]:
+def upload_batches(attachments: Sequence[Item]) -> list[list[Item]]:
     """Cut the files into groups of at most GROUP_MAX_FILES, in order: 12 files are 10 and 2."""
     return [
         list(attachments[start : start + GROUP_MAX_FILES])
@@ -124,37 +139,57 @@ class AttachmentSender:
         attachments: Sequence[AttachmentView],
         ticket_number: int,
         failure_note: Callable[[list[AttachmentView]], str],
+        steps: PostSteps | None = None,
     ) -> list[AttachmentView]:
         """Send the uploadable attachments; post `failure_note` of those that failed; return them.
 
         Files that were not stored or are over the limit are skipped and not
-        returned: the post already lists them with a note.
+        returned: the post already lists them with a note. Files that `steps`
+        records as sent are skipped too; when it records the note, all are.
         """
-        files = [attachment for attachment in attachments if is_uploadable(attachment, self.limit)]
-        if not files:
+        steps = steps if steps is not None else PostSteps("")
+        if steps.get(FILES_NOTE_STEP) is not None:
+            return []
+        files = [
+            _File(file_step(number, attachment), attachment)
+            for number, attachment in enumerate(attachments, start=1)
+            if is_uploadable(attachment, self.limit)
+        ]
+        to_send = [file for file in files if steps.get(file.step) is None]
+        if len(to_send) < len(files):
+            logger.info(
+                "ticket #%d: %d files were sent to %s before",
+                ticket_number,
+                len(files) - len(to_send),
+                place.chat_id,
+            )
+        if not to_send:
             return []
 
-        run = _UploadRun(place, ticket_number, self.max_wait)
+        run = _UploadRun(place, ticket_number, steps, self.max_wait)
         failed: list[AttachmentView] = []
-        for batch in upload_batches(files):
+        for batch in upload_batches(to_send):
             failed.extend(self._send_batch(run, batch))
         logger.info(
             "ticket #%d: %d of %d files sent to %s",
             ticket_number,
-            len(files) - len(failed),
-            len(files),
+            len(to_send) - len(failed),
+            len(to_send),
             place.chat_id,
         )
         if failed:
             self._post_note(run, failure_note(failed))
         return failed
 
-    def _send_batch(self, run: _UploadRun, batch: list[AttachmentView]) -> list[AttachmentView]:
+    def _send_batch(self, run: _UploadRun, batch: list[_File]) -> list[AttachmentView]:
         """Send a batch as one media group, else file by file; return the files not sent."""
         if len(batch) >= GROUP_MIN_FILES and not run.gave_up:
             try:
-                self._attempt(run, lambda files: self._group_call(run.place, batch, files), batch)
-                return []
+                sent = self._attempt(
+                    run,
+                    lambda files: self._group_call(run.place, batch, files),
+                    [file.attachment for file in batch],
+                )
             except SEND_ERRORS as error:
                 logger.warning(
                     "ticket #%d: a media group of %d files was not sent to %s (%s); "
@@ -164,13 +199,20 @@ class AttachmentSender:
                     run.place.chat_id,
                     error,
                 )
-        return [attachment for attachment in batch if not self._send_one(run, attachment)]
+            else:
+                # Telegram returns one message per document, in the order sent.
+                messages: Sequence[Message] = sent
+                pairs = zip(batch, messages, strict=False)
+                run.steps.record({file.step: message.message_id for file, message in pairs})
+                return []
+        return [file.attachment for file in batch if not self._send_one(run, file)]
 
-    def _send_one(self, run: _UploadRun, attachment: AttachmentView) -> bool:
+    def _send_one(self, run: _UploadRun, file: _File) -> bool:
         if run.gave_up:
             return False
+        attachment = file.attachment
         try:
-            self._attempt(
+            sent: Message = self._attempt(
                 run, lambda files: self._document_call(run.place, attachment, files), [attachment]
             )
         except SEND_ERRORS as error:
@@ -183,13 +225,14 @@ class AttachmentSender:
                 error,
             )
             return False
+        run.steps.record({file.step: sent.message_id})
         return True
 
     def _post_note(self, run: _UploadRun, text: str) -> None:
         """Post the list of files not sent; a failure is logged, since nothing here raises."""
         place = run.place
         try:
-            self._attempt(
+            sent: Message = self._attempt(
                 run,
                 lambda files: self.runner.bot.send_message(
                     place.chat_id,
@@ -208,28 +251,29 @@ class AttachmentSender:
                 place.chat_id,
                 error,
             )
+            return
+        run.steps.record({FILES_NOTE_STEP: sent.message_id})
 
     def _attempt(
         self,
         run: _UploadRun,
         build: Callable[[ExitStack], Coroutine[Any, Any, Any]],
         attachments: Sequence[AttachmentView],
-    ) -> None:
-        """Make one call; after a 429 that the budget can wait out, make it once more."""
+    ) -> Any:
+        """Make one call and return its result; after a 429 within the budget, retry once."""
         try:
-            self._call(run, build, attachments)
-            return
+            return self._call(run, build, attachments)
         except RateLimited:
             if run.gave_up:
                 raise
-        self._call(run, build, attachments)
+        return self._call(run, build, attachments)
 
     def _call(
         self,
         run: _UploadRun,
         build: Callable[[ExitStack], Coroutine[Any, Any, Any]],
         attachments: Sequence[AttachmentView],
-    ) -> None:
+    ) -> Any:
         """Wait for the chat's turn and make the call, with the files open only meanwhile.
 
         A 429 pauses sends to the chat for its retry_after when the run may
@@ -241,7 +285,7 @@ class AttachmentSender:
         size = sum(attachment.size for attachment in attachments)
         try:
             with ExitStack() as files:
-                self.runner.call(build(files), timeout=_call_timeout(size))
+                return self.runner.call(build(files), timeout=_call_timeout(size))
         except RateLimited as error:
             if error.retry_after <= run.wait_left:
                 run.wait_left -= error.retry_after
@@ -259,11 +303,11 @@ class AttachmentSender:
             raise
 
     def _group_call(
-        self, place: UploadPlace, batch: list[AttachmentView], files: ExitStack
+        self, place: UploadPlace, batch: list[_File], files: ExitStack
     ) -> Coroutine[Any, Any, Any]:
         media = [
-            InputMediaDocument(self._input_file(files, attachment, attach=True))
-            for attachment in batch
+            InputMediaDocument(self._input_file(files, file.attachment, attach=True))
+            for file in batch
         ]
         return self.runner.bot.send_media_group(
             place.chat_id,

@@ -47,9 +47,19 @@ class TelegramParts:
 
 
 def telegram_messenger(
-    settings: Settings, rules: Rules, translator: Translator, blobs: BlobStore
+    settings: Settings,
+    rules: Rules,
+    translator: Translator,
+    blobs: BlobStore,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
 ) -> TelegramMessenger | None:
-    """Return the Telegram messenger when TELEGRAM_BOT_TOKEN is set, else None."""
+    """Return the Telegram messenger when TELEGRAM_BOT_TOKEN is set, else None.
+
+    With `session_factory` the messenger journals each step of a post in the
+    database, so that the outbox's retry after a crash posts nothing twice.
+    Without it the steps are kept in memory only.
+    """
     if settings.telegram_bot_token is None:
         return None
     if rules.telegram.support_chat is None:
@@ -66,7 +76,12 @@ def telegram_messenger(
         LOCAL_SERVER_UPLOAD_LIMIT_BYTES if settings.telegram_local_api else UPLOAD_LIMIT_BYTES
     )
     return TelegramMessenger(
-        runner, rules.telegram.support_chat, translator, blobs=blobs, upload_limit=upload_limit
+        runner,
+        rules.telegram.support_chat,
+        translator,
+        blobs=blobs,
+        upload_limit=upload_limit,
+        session_factory=session_factory,
     )
 
 
