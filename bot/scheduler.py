@@ -9,13 +9,13 @@ service was down, posts each digest once.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.config import Rules
-from handlers.digest import DigestPoster, post_due_digests
+from handlers.digest import DigestDestination, post_due_digests
 from handlers.queue_jobs import JobCounts, run_queue_jobs
 from handlers.rules_book import RulesBook
 from store.types import utcnow
@@ -51,17 +51,19 @@ class QueueScheduler:
             coalesce=True,
         )
 
-    def add_digests(self, poster: Callable[[Rules], DigestPoster]) -> None:
-        """Also post the digests of rules.yaml's `digest` schedule, built by `poster` for the rules.
+    def add_digests(self, destinations: Callable[[Rules], Sequence[DigestDestination]]) -> None:
+        """Also post the digests of rules.yaml's `digest` schedule.
 
-        The job runs at start, then every interval.
+        `destinations` returns where the digests go under the rules in force:
+        the digest channel or chat of each messenger that has one. The job
+        runs at start, then every interval.
         """
 
         def post_digests() -> None:
             rules = self.rules_book.current
             try:
-                post_due_digests(self.session_factory, rules, poster(rules), utcnow())
-            except Exception:  # the database or Slack may be away; the next run retries
+                post_due_digests(self.session_factory, rules, destinations(rules), utcnow())
+            except Exception:  # the database may be away; the next run retries
                 logger.exception("digest job failed")
 
         self.scheduler.add_job(

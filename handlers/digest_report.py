@@ -4,6 +4,9 @@ The terminal, the CSV file and Slack all draw the same `DigestReport`, so they
 show the same figures. Cells keep their raw value (a count, seconds, a name);
 `format_cell` writes one for the reader's locale with Babel, and `raw_cell`
 writes it for a spreadsheet.
+
+Durations counted in business hours only are written in hours and minutes,
+never in days: a day of 24 business hours would read as a calendar day.
 """
 
 import logging
@@ -25,9 +28,13 @@ BUSIEST_SLOTS = 3
 
 @dataclass(frozen=True)
 class Seconds:
-    """A duration in seconds, or None when there was nothing to measure."""
+    """A duration in seconds, or None when there was nothing to measure.
+
+    `business_hours` is true when only opening hours were counted.
+    """
 
     value: float | None
+    business_hours: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ def _summary(stats: DigestStats, t: Translator) -> Section:
         [t.gettext("Unanswered questions to departments"), stats.unanswered_total],
         [t.gettext("Auto-replies sent"), stats.auto_replies],
         [t.gettext("Spam caught"), stats.spam],
+        [t.gettext("Tickets with automatic mail only"), stats.automatic_only],
     ]
     return Section(t.gettext("Summary"), [t.gettext("Figure"), t.gettext("Value")], rows)
 
@@ -103,23 +111,36 @@ def _times(stats: DigestStats, t: Translator) -> Section:
         t.gettext("Resolution, median"),
         t.gettext("Resolution, 90%"),
     ]
+    business = stats.business_hours_only
     team_replies = sum(agent.replies for agent in stats.agents)
-    rows = [_time_row(t.gettext("Team"), team_replies, stats.first_response, stats.resolution)]
+    rows = [
+        _time_row(t.gettext("Team"), team_replies, stats.first_response, stats.resolution, business)
+    ]
     for agent in stats.agents:
-        rows.append(_time_row(agent.name, agent.replies, agent.first_response, agent.resolution))
-    return Section(t.gettext("Response times"), header, rows)
+        rows.append(
+            _time_row(agent.name, agent.replies, agent.first_response, agent.resolution, business)
+        )
+    # In a CSV file every row starts with this title, so it labels each duration.
+    title = (
+        t.gettext("Response times in business hours") if business else t.gettext("Response times")
+    )
+    return Section(title, header, rows)
 
 
 def _time_row(
-    name: str, replies: int, first_response: DurationSummary, resolution: DurationSummary
+    name: str,
+    replies: int,
+    first_response: DurationSummary,
+    resolution: DurationSummary,
+    business_hours: bool,
 ) -> list[Cell]:
     return [
         name,
         replies,
-        Seconds(first_response.median),
-        Seconds(first_response.p90),
-        Seconds(resolution.median),
-        Seconds(resolution.p90),
+        Seconds(first_response.median, business_hours),
+        Seconds(first_response.p90, business_hours),
+        Seconds(resolution.median, business_hours),
+        Seconds(resolution.p90, business_hours),
     ]
 
 
@@ -175,7 +196,7 @@ def _busiest(stats: DigestStats, t: Translator) -> Section:
 def format_cell(cell: Cell, t: Translator) -> str:
     """Write a cell for a person: numbers and durations in the reader's locale."""
     if isinstance(cell, Seconds):
-        return format_duration(cell.value, t)
+        return format_duration(cell.value, t, cell.business_hours)
     if isinstance(cell, Change):
         number = format_decimal(abs(cell.value), locale=t.locale)
         if cell.value > 0:
@@ -189,24 +210,35 @@ def format_cell(cell: Cell, t: Translator) -> str:
 
 
 def raw_cell(cell: Cell) -> str:
-    """Write a cell for a spreadsheet: durations in seconds, no grouping of digits."""
+    """Write a cell for a spreadsheet: durations in seconds, no grouping of digits.
+
+    Seconds are a plain decimal number, exact: whole, or with the hundredths a
+    percentile between two durations can have ("36597368.6", never "3.65974e+07").
+    """
     if isinstance(cell, Seconds):
-        return "" if cell.value is None else f"{cell.value:g}"
+        return "" if cell.value is None else f"{cell.value:.2f}".rstrip("0").rstrip(".")
     if isinstance(cell, Change):
         return str(cell.value)
     return str(cell)
 
 
-def format_duration(seconds: float | None, t: Translator) -> str:
-    """ "45 min", "3 h 05 min" or "2 d 4 h", rounded to the minute."""
+def format_duration(seconds: float | None, t: Translator, business_hours: bool = False) -> str:
+    """ "45 min", "3 h 05 min" or "2 d 4 h", rounded to the minute.
+
+    Business hours are never written as days: "2,714 h 10 min".
+    """
     if seconds is None:
         return NO_VALUE
     minutes = round(seconds / 60)
     if minutes < 60:
         return t.gettext("{minutes} min", minutes=format_decimal(minutes, locale=t.locale))
     hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return t.gettext("{hours} h {minutes} min", hours=hours, minutes=f"{minutes:02d}")
+    if hours < 24 or business_hours:
+        return t.gettext(
+            "{hours} h {minutes} min",
+            hours=format_decimal(hours, locale=t.locale),
+            minutes=f"{minutes:02d}",
+        )
     days, hours = divmod(hours, 24)
     return t.gettext("{days} d {hours} h", days=format_decimal(days, locale=t.locale), hours=hours)
 

@@ -6,8 +6,9 @@ automatic closing, no scheduled digest.
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from handlers.digest_cron import cron_error
 from handlers.durations import Duration
 
 
@@ -46,10 +47,24 @@ class Reminders(BaseModel):
 
 
 class DigestConfig(BaseModel):
-    """When the daily and weekly digests are posted: cron expressions in the file's time zone."""
+    """When the daily and weekly digests are posted: cron expressions in the file's time zone.
+
+    An expression that APScheduler cannot read is refused when the file is
+    loaded, so it is reported with its line and never reaches the scheduler.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     daily: str | None = None
     weekly: str | None = None
     business_hours_only: bool = False
+
+    @field_validator("daily", "weekly")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        error = cron_error(value)
+        if error is not None:
+            raise ValueError(error)
+        return value

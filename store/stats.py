@@ -4,16 +4,22 @@ A period is a run of whole local days, [first_day, end_day), in one time zone.
 Its bounds in UTC come from zoneinfo, so a day with a daylight-saving change
 is 23 or 25 hours long.
 
-Durations are whole seconds, rounded in SQL on both databases. Medians and
-90th percentiles interpolate linearly between the two closest ranks, as
-PostgreSQL's percentile_cont does. They are computed with ROW_NUMBER() and
-COUNT() windows and integer weights, which both databases have, so both return
-the same figure to the last digit.
+Durations are whole seconds, rounded in SQL on both databases and never
+below zero. Medians and 90th percentiles interpolate linearly between the two
+closest ranks, as PostgreSQL's percentile_cont does. They are computed with
+ROW_NUMBER() and COUNT() windows and integer weights, which both databases
+have, so both return the same figure to the last digit.
 
 The load by hour and weekday is counted per UTC quarter hour in SQL; each
 distinct quarter hour is then moved to local time with zoneinfo. Every UTC
 offset in use is a whole number of quarter hours, so each quarter hour falls in
 exactly one local hour, also on the day the clocks change.
+
+A ticket that only auto-replies, bounces or list mail reached, and that no
+person has written to, is not a customer's request. It is counted apart from
+the tickets received and has no first-response target. Solving a ticket
+fulfils its first-response target, so a ticket solved before its first
+response was due is no breach, with or without a reply.
 """
 
 import logging
@@ -54,6 +60,8 @@ questions = Question.__table__
 
 # Whole seconds from the first moment to the second, by another clock than the calendar's.
 DurationMeasure = Callable[[datetime, datetime], int]
+# [start, end) in UTC
+Window = tuple[datetime, datetime]
 
 OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.ON_HOLD)
 DONE_STATUSES = (TicketStatus.SOLVED, TicketStatus.CLOSED)
@@ -94,6 +102,23 @@ class Period:
         """Return the period of as many days just before this one."""
         return Period(self.first_day - timedelta(days=self.days), self.first_day, self.timezone)
 
+    def compared_windows(self, now: datetime) -> tuple[Window, Window]:
+        """Return the part of the period up to `now` and the same stretch of the period before.
+
+        A period still running (today, the last 7 days) is compared with the
+        period before it up to the same local clock time, `days` days
+        earlier: today 00:00 to 10:00 against yesterday 00:00 to 10:00, not
+        against the whole of yesterday.
+        """
+        previous = self.previous()
+        if now >= self.end:
+            return (self.start, self.end), (previous.start, previous.end)
+        cut = max(now, self.start)
+        local = cut.astimezone(self.zone)
+        earlier_day = local.date() - timedelta(days=self.days)
+        same_time_before = datetime.combine(earlier_day, local.time(), tzinfo=self.zone)
+        return (self.start, cut), (previous.start, same_time_before.astimezone(UTC))
+
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """Return the start of a local day, in UTC."""
@@ -119,7 +144,7 @@ class AgentStats:
 
 @dataclass(frozen=True)
 class Trend:
-    """A count in the period beside the count in the previous period of as many days."""
+    """A count in the period beside the count in as long a stretch of the period before."""
 
     name: str
     count: int
@@ -150,6 +175,10 @@ class DigestStats:
     unanswered_questions: dict[str, int]
     auto_replies: int
     spam: int
+    # tickets created in the period that only automatic mail reached
+    automatic_only: int
+    # the durations count opening hours only (digest.business_hours_only)
+    business_hours_only: bool = False
     backlog_total: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -161,7 +190,13 @@ class DigestStats:
 
 
 class SecondsBetween(FunctionElement[int]):
-    """Whole seconds from the first timestamp to the second, rounded half away from zero."""
+    """Whole seconds from the first timestamp to the second, rounded half away from zero.
+
+    The result is never below 0. A ticket's creation time can lie after its
+    first reply or its solve. Before intake timed tickets by their arrival, it
+    took the Date header, which a sender's clock can set minutes ahead, and a
+    silent import still does. Such a ticket counts as answered at once.
+    """
 
     type = BigInteger()
     inherit_cache = True
@@ -170,13 +205,13 @@ class SecondsBetween(FunctionElement[int]):
 @compiles(SecondsBetween, "sqlite")
 def _seconds_sqlite(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"CAST(round((julianday({end}) - julianday({start})) * 86400.0) AS INTEGER)"
+    return f"max(0, CAST(round((julianday({end}) - julianday({start})) * 86400.0) AS INTEGER))"
 
 
 @compiles(SecondsBetween, "postgresql")
 def _seconds_postgresql(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"CAST(round(EXTRACT(EPOCH FROM ({end} - {start}))) AS BIGINT)"
+    return f"GREATEST(0, CAST(round(EXTRACT(EPOCH FROM ({end} - {start}))) AS BIGINT))"
 
 
 class QuarterHour(FunctionElement[int]):
@@ -233,32 +268,34 @@ def collect_stats(
 ) -> DigestStats:
     """Compute every number of the digest for `period`.
 
-    Breaches are counted up to `now`. With `measure`, first response and
-    resolution times are measured by it (business hours only, for one)
-    instead of in calendar seconds by SQL.
+    Breaches are counted up to `now`, and a period still running at `now` is
+    compared with as long a stretch of the period before. With `measure`,
+    first response and resolution times count business hours only, measured
+    by it, instead of calendar seconds counted by SQL.
     """
     start, end = period.start, period.end
+    received, spam, automatic_only = _created_counts(session, start, end)
     first_response = _time_summaries(session, _first_response_spans(start, end), measure)
     resolution = _time_summaries(session, _resolution_spans(start, end), measure)
     replies = _replies_by_agent(session, start, end)
     return DigestStats(
         period=period,
-        received=_count(session, _in(tickets.c.created_at, start, end), _not_spam()),
+        received=received,
         solved=_count(session, _in(tickets.c.solved_at, start, end), _done()),
         backlog=_backlog(session, end),
         first_response=first_response.get(None, DurationSummary()),
         resolution=resolution.get(None, DurationSummary()),
         agents=_agents(agent_names, replies, first_response, resolution),
-        tags=_tag_trends(session, period),
-        topics=_topic_trends(session, period),
+        tags=_tag_trends(session, period, now),
+        topics=_topic_trends(session, period, now),
         load=_load(session, start, end, period.zone),
         first_response_breaches=_first_response_breaches(session, start, min(end, now)),
         resolution_breaches=_resolution_breaches(session, start, min(end, now)),
         unanswered_questions=_unanswered_questions(session, min(end, now)),
-        auto_replies=_count_messages(session, MessageKind.AUTO_RESPONSE, start, end),
-        spam=_count(
-            session, _in(tickets.c.created_at, start, end), tickets.c.status == TicketStatus.SPAM
-        ),
+        auto_replies=_sent_auto_replies(session, start, end),
+        spam=spam,
+        automatic_only=automatic_only,
+        business_hours_only=measure is not None,
     )
 
 
@@ -279,11 +316,56 @@ def _count(session: Session, *conditions: ColumnElement[bool]) -> int:
     return int(session.execute(query).scalar_one())
 
 
-def _count_messages(session: Session, kind: str, start: datetime, end: datetime) -> int:
+def _created_counts(session: Session, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """Count the tickets created in the period: received, spam, and reached by automatic mail only.
+
+    One scan, so that the EXISTS of `_written_by_a_person` runs once per ticket that is not spam.
+    """
+    is_spam = tickets.c.status == TicketStatus.SPAM
+    query = select(
+        func.count(),
+        func.sum(case((is_spam, 1), else_=0)),
+        func.sum(case((is_spam, 0), (_written_by_a_person(), 1), else_=0)),
+    ).where(_in(tickets.c.created_at, start, end))
+    total, spam, received = session.execute(query).one()
+    spam, received = int(spam or 0), int(received or 0)
+    return received, spam, int(total) - spam - received
+
+
+def _written_by_a_person() -> ColumnElement[bool]:
+    """Match tickets with an email a customer wrote, not only auto-replies, bounces or list mail."""
+    return (
+        select(messages.c.id)
+        .where(messages.c.ticket_id == tickets.c.id, messages.c.kind == MessageKind.CUSTOMER)
+        .exists()
+    )
+
+
+def _solved_by(moment: Any) -> ColumnElement[bool]:
+    """Match tickets solved (or closed) at or before `moment`, even if reopened since."""
+    solve = events.alias("solve")
+    return (
+        select(solve.c.id)
+        .where(
+            solve.c.ticket_id == tickets.c.id,
+            solve.c.kind == "status_changed",
+            solve.c.data["new"].as_string().in_(DONE_STATUSES),
+            solve.c.at <= moment,
+        )
+        .exists()
+    )
+
+
+def _sent_auto_replies(session: Session, start: datetime, end: datetime) -> int:
+    """Auto-replies delivered in the period; queued and failed ones were not sent."""
     query = (
         select(func.count())
         .select_from(messages)
-        .where(messages.c.kind == kind, _in(messages.c.received_at, start, end))
+        .where(
+            messages.c.kind == MessageKind.AUTO_RESPONSE,
+            messages.c.delivery_state == "sent",
+            _in(messages.c.delivered_at, start, end),
+        )
     )
     return int(session.execute(query).scalar_one())
 
@@ -499,25 +581,30 @@ def _status_change_since(table: Any, moment: datetime) -> ColumnElement[bool]:
     return and_(table.c.kind == "status_changed", table.c.at >= moment)
 
 
-def _tag_trends(session: Session, period: Period) -> list[Trend]:
-    query = _trend_query(ticket_tags.c.tag, period).select_from(
+def _tag_trends(session: Session, period: Period, now: datetime) -> list[Trend]:
+    query = _trend_query(ticket_tags.c.tag, period, now).select_from(
         ticket_tags.join(tickets, tickets.c.id == ticket_tags.c.ticket_id)
     )
     return _trends(session.execute(query))
 
 
-def _topic_trends(session: Session, period: Period) -> list[Trend]:
-    query = _trend_query(tickets.c.topic, period).where(tickets.c.topic.is_not(None))
+def _topic_trends(session: Session, period: Period, now: datetime) -> list[Trend]:
+    query = _trend_query(tickets.c.topic, period, now).where(tickets.c.topic.is_not(None))
     return _trends(session.execute(query))
 
 
-def _trend_query(name: Any, period: Period) -> Select[Any]:
-    """Tickets received per `name` in the period and in the one before it, in one scan."""
-    start = period.start
-    current = func.sum(case((tickets.c.created_at >= start, 1), else_=0))
+def _trend_query(name: Any, period: Period, now: datetime) -> Select[Any]:
+    """Tickets received per `name` in the period and in as long a stretch before it, in one scan."""
+    current, previous = (
+        _in(tickets.c.created_at, *window) for window in period.compared_windows(now)
+    )
     return (
-        select(name, current, func.count() - current)
-        .where(_in(tickets.c.created_at, period.previous().start, period.end), _not_spam())
+        select(
+            name,
+            func.sum(case((current, 1), else_=0)),
+            func.sum(case((previous, 1), else_=0)),
+        )
+        .where(or_(current, previous), _not_spam(), _written_by_a_person())
         .group_by(name)
     )
 
@@ -528,11 +615,19 @@ def _trends(rows: Iterable[Any]) -> list[Trend]:
 
 
 def _load(session: Session, start: datetime, end: datetime, zone: ZoneInfo) -> list[list[int]]:
-    """Customer messages by local weekday and hour, from counts per UTC quarter hour."""
+    """Customer messages by local weekday and hour, from counts per UTC quarter hour.
+
+    Mail on spam tickets is left out, as it is from the tickets received.
+    """
     slot = QuarterHour(messages.c.received_at).label("slot")
     query = (
         select(slot, func.count())
-        .where(messages.c.kind == MessageKind.CUSTOMER, _in(messages.c.received_at, start, end))
+        .select_from(messages.join(tickets, tickets.c.id == messages.c.ticket_id))
+        .where(
+            messages.c.kind == MessageKind.CUSTOMER,
+            _in(messages.c.received_at, start, end),
+            _not_spam(),
+        )
         .group_by(slot)
     )
     grid = [[0] * 24 for _ in range(7)]
@@ -543,10 +638,23 @@ def _load(session: Session, start: datetime, end: datetime, zone: ZoneInfo) -> l
 
 
 def _first_response_breaches(session: Session, start: datetime, end: datetime) -> int:
-    """Tickets whose first response was due in the period and came late or not at all."""
+    """Tickets whose first response was due in the period and came late or not at all.
+
+    Solving the ticket by the due time fulfils the target, because a question
+    answered on the phone or found to need no answer needs no email. A ticket
+    that no person wrote to, such as one an out-of-office reply opened, has no
+    target. handlers/sla.py gives new ones none, and older rows are left out here.
+    """
     due = tickets.c.first_response_due_at
     late = or_(tickets.c.first_response_at.is_(None), tickets.c.first_response_at > due)
-    return _count(session, _in(due, start, end), late, _not_spam())
+    return _count(
+        session,
+        _in(due, start, end),
+        late,
+        not_(_solved_by(due)),
+        _not_spam(),
+        _written_by_a_person(),
+    )
 
 
 def _resolution_breaches(session: Session, start: datetime, end: datetime) -> int:

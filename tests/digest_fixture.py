@@ -35,6 +35,10 @@ digest:
 """
 
 
+# Mail that reaches the desk: a person's, or automatic (out-of-office, bounce, list).
+INBOUND_KINDS = ("customer", "auto_reply", "bounce", "list")
+
+
 def at(day: int, hour: int, minute: int = 0) -> datetime:
     """A moment in March 2026, in UTC."""
     return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
@@ -48,8 +52,20 @@ def build_desk(session_factory: sessionmaker[Session]) -> None:
         session.flush()
         for number, spec in enumerate(TICKETS, start=1):
             _add_ticket(session, customer.id, number, spec)
-        for spec in QUESTIONS:
-            session.add(Question(department=spec[0], asked_by="Anna", text="?", **spec[1]))
+        for department, question in QUESTIONS:
+            session.add(Question(department=department, asked_by="Anna", text="?", **question))
+
+
+def add_tickets(
+    session_factory: sessionmaker[Session], specs: list[dict[str, Any]], first_number: int = 100
+) -> None:
+    """Add tickets written like TICKETS to a desk, numbered from `first_number`."""
+    with session_factory.begin() as session:
+        customer = Customer(name="Lee", created_at=at(1, 0))
+        session.add(customer)
+        session.flush()
+        for number, spec in enumerate(specs, start=first_number):
+            _add_ticket(session, customer.id, number, spec)
 
 
 def _add_ticket(session: Session, customer_id: int, number: int, spec: dict[str, Any]) -> None:
@@ -79,13 +95,13 @@ def _add_ticket(session: Session, customer_id: int, number: int, spec: dict[str,
 
 
 def _message(ticket_id: int, kind: str, moment: datetime, **extra: Any) -> Message:
-    direction = "inbound" if kind == "customer" else "outbound"
+    direction = "inbound" if kind in INBOUND_KINDS else "outbound"
     message = Message(ticket_id=ticket_id, direction=direction, kind=kind, **extra)
     message.received_at = moment
     message.created_at = moment
-    if kind == "agent_reply":
-        message.delivered_at = moment
+    if kind in ("agent_reply", "auto_response"):
         message.delivery_state = extra.get("delivery_state", "sent")
+        message.delivered_at = moment if message.delivery_state == "sent" else None
     return message
 
 
@@ -97,8 +113,14 @@ def reply(author: str, moment: datetime, **extra: Any) -> tuple[str, datetime, d
     return ("agent_reply", moment, {"author": author, **extra})
 
 
-def auto(moment: datetime) -> tuple[str, datetime, dict[str, Any]]:
-    return ("auto_response", moment, {})
+def auto(moment: datetime, **extra: Any) -> tuple[str, datetime, dict[str, Any]]:
+    """Our auto-reply, sent at `moment` unless `delivery_state` says otherwise."""
+    return ("auto_response", moment, extra)
+
+
+def out_of_office(moment: datetime) -> tuple[str, datetime, dict[str, Any]]:
+    """A customer's automatic answer (kind auto_reply), which no person wrote."""
+    return ("auto_reply", moment, {"classification": {"kind": "auto_reply", "is_automatic": True}})
 
 
 TICKETS: list[dict[str, Any]] = [
@@ -164,16 +186,17 @@ TICKETS: list[dict[str, Any]] = [
             (at(29, 12, 0), "open", "solved"),
         ],
     },
-    # T4: 22:00 local, never answered: first response due 21:00 UTC, a breach.
+    # T4: 22:00 local, never answered: first response due 21:00 UTC, a breach. Its
+    # auto-reply is still queued, so it was not sent.
     {
         "created_at": at(29, 20, 0),
         "status": "new",
         "priority": "urgent",
         "topic": "shipping",
         "first_response_due_at": at(29, 21, 0),
-        "messages": [customer(at(29, 20, 0))],
+        "messages": [customer(at(29, 20, 0)), auto(at(29, 20, 1), delivery_state="queued")],
     },
-    # T5: spam, 07:00 local.
+    # T5: spam, 07:00 local: its email is not among the busiest hours.
     {
         "created_at": at(29, 5, 0),
         "status": "spam",
@@ -248,8 +271,8 @@ BORIS_RESOLUTION = (1, 21600.0, 21600.0)
 REPLIES = {"Anna": 4, "Boris": 1, "Vera": 0}
 TAGS = [("returns", 2, 1), ("login", 1, 1)]
 TOPICS = [("billing", 1, 1), ("shipping", 1, 0)]
-# Sunday (weekday 6), local hour -> customer messages
-LOAD_SUNDAY = {1: 1, 3: 1, 7: 1, 8: 1, 9: 1, 11: 2, 22: 1}
+# Sunday (weekday 6), local hour -> customer messages, not counting T5's spam at 07:00
+LOAD_SUNDAY = {1: 1, 3: 1, 8: 1, 9: 1, 11: 2, 22: 1}
 FIRST_RESPONSE_BREACHES = 2
 RESOLUTION_BREACHES = 3
 UNANSWERED = {"accounting": 1, "legal": 1}

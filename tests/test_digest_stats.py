@@ -116,3 +116,134 @@ def test_a_week_adds_the_day_before(session_factory: sessionmaker[Session]) -> N
     assert week.first_response.count == 5
     saturday = {hour: count for hour, count in enumerate(week.load[5]) if count}
     assert saturday == {9: 1, 11: 1, 23: 1}
+
+
+def day_stats(session_factory: sessionmaker[Session], now: datetime = fx.NOW) -> DigestStats:
+    with session_factory() as session:
+        period = Period(fx.DAY, fx.DAY + timedelta(days=1), fx.TIMEZONE)
+        return collect_stats(session, period, fx.AGENTS, now)
+
+
+# Tickets of 29 March that no email reply could have kept within the first-response target.
+UNAVOIDABLE = [
+    # Opened by an out-of-office reply that nobody wrote: not received, no target.
+    {
+        "created_at": fx.at(29, 10, 0),
+        "status": "new",
+        "tags": ["returns"],
+        "first_response_due_at": fx.at(29, 11, 0),
+        "messages": [fx.out_of_office(fx.at(29, 10, 0))],
+    },
+    # Solved at 12:20 without an email, before the first response was due: no breach.
+    {
+        "created_at": fx.at(29, 12, 0),
+        "status": "solved",
+        "solved_at": fx.at(29, 12, 20),
+        "first_response_due_at": fx.at(29, 13, 0),
+        "messages": [fx.customer(fx.at(29, 12, 0))],
+        "events": [(fx.at(29, 12, 20), "new", "solved")],
+    },
+    # Solved at 14:00 without an email, after the due time: a breach.
+    {
+        "created_at": fx.at(29, 12, 0),
+        "status": "solved",
+        "solved_at": fx.at(29, 14, 0),
+        "first_response_due_at": fx.at(29, 13, 0),
+        "messages": [fx.customer(fx.at(29, 12, 0))],
+        "events": [(fx.at(29, 14, 0), "new", "solved")],
+    },
+    # Solved in time, reopened, solved again late: the first solve fulfilled the target.
+    {
+        "created_at": fx.at(29, 12, 0),
+        "status": "solved",
+        "solved_at": fx.at(29, 15, 0),
+        "first_response_due_at": fx.at(29, 13, 0),
+        "messages": [fx.customer(fx.at(29, 12, 0)), fx.customer(fx.at(29, 14, 0))],
+        "events": [
+            (fx.at(29, 12, 30), "new", "solved"),
+            (fx.at(29, 14, 0), "solved", "open"),
+            (fx.at(29, 15, 0), "open", "solved"),
+        ],
+    },
+]
+
+
+def test_unavoidable_breaches_not_counted(
+    session_factory: sessionmaker[Session],
+) -> None:
+    fx.add_tickets(session_factory, UNAVOIDABLE)
+
+    stats = day_stats(session_factory)
+
+    assert stats.first_response_breaches == 1
+    assert (stats.received, stats.automatic_only, stats.spam) == (3, 1, 0)
+    assert stats.tags == []
+    assert sum(map(sum, stats.load)) == 4
+
+
+def test_durations_never_negative(session_factory: sessionmaker[Session]) -> None:
+    # Created from a Date header ten minutes ahead of the reply and the solve.
+    fx.add_tickets(
+        session_factory,
+        [
+            {
+                "created_at": fx.at(29, 12, 0),
+                "status": "solved",
+                "assignee": "Anna",
+                "first_response_at": fx.at(29, 11, 50),
+                "solved_at": fx.at(29, 11, 55),
+                "messages": [fx.customer(fx.at(29, 11, 50)), fx.reply("Anna", fx.at(29, 11, 50))],
+            }
+        ],
+    )
+
+    stats = day_stats(session_factory)
+
+    assert stats.first_response == DurationSummary(1, 0.0, 0.0)
+    assert stats.resolution == DurationSummary(1, 0.0, 0.0)
+
+
+def test_running_period_compared_windows() -> None:
+    today = Period(fx.DAY, fx.DAY + timedelta(days=1), fx.TIMEZONE)
+    week = Period(date(2026, 3, 23), date(2026, 3, 30), fx.TIMEZONE)
+    noon = fx.at(29, 10, 0)  # 12:00 in Berlin, summer time since 03:00
+
+    # Yesterday up to 12:00 winter time, 11:00 UTC.
+    assert today.compared_windows(noon) == (
+        (fx.at(28, 23, 0), noon),
+        (fx.at(27, 23, 0), fx.at(28, 11, 0)),
+    )
+    assert week.compared_windows(noon) == (
+        (fx.at(22, 23, 0), noon),
+        (fx.at(15, 23, 0), fx.at(22, 11, 0)),
+    )
+    assert today.compared_windows(fx.NOW) == (
+        (today.start, today.end),
+        (today.previous().start, today.previous().end),
+    )
+
+
+def test_today_trends_up_to_now(
+    session_factory: sessionmaker[Session],
+) -> None:
+    fx.build_desk(session_factory)
+    # Saturday afternoon, after the time of day the digest is asked at.
+    fx.add_tickets(
+        session_factory,
+        [
+            {
+                "created_at": fx.at(28, 15, 0),
+                "status": "new",
+                "tags": ["returns"],
+                "messages": [fx.customer(fx.at(28, 15, 0))],
+            }
+        ],
+    )
+
+    stats = day_stats(session_factory, now=fx.at(29, 10, 0))
+
+    assert [(t.name, t.count, t.previous) for t in stats.tags] == [
+        ("returns", 2, 1),
+        ("login", 1, 1),
+    ]
+    assert [(t.name, t.count, t.previous) for t in stats.topics] == [("billing", 1, 1)]

@@ -1,28 +1,41 @@
 """Post the digest to Slack: a Block Kit message of its tables, then the load chart as a PNG.
 
 The tables are the same text tables `threaddesk digest --print` shows, in code
-blocks, so the channel and the terminal show the same figures.
+blocks, so the channel and the terminal show the same figures. The message
+and the chart are separate steps: a chart that cannot be uploaded (most often
+because the app lacks the files:write scope) never posts the message again,
+and once the scheduler gives up on it, a note in the channel says why.
 """
 
 import logging
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.digest_chart import CHART_FILENAME, load_chart_png
 from bot.slack.mrkdwn import escape
 from handlers.config import Rules
-from handlers.digest import DigestPoster
 from handlers.digest_report import DigestReport, build_report, text_table
-from handlers.i18n import Translator
+from handlers.i18n import N_, Translator
 from store.stats import DigestStats
 
 logger = logging.getLogger(__name__)
 
+MESSENGER = "slack"
 # Slack's limits: 150 characters in a header, 3000 in a section's text.
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 CODE_FENCE = "```"
+# files_upload_v2 needs this scope. Slack names it in `needed` when it is missing.
+UPLOAD_SCOPE = "files:write"
+CHART_NOT_UPLOADED = N_("The digest's chart could not be uploaded: {reason}")
+CHART_NOT_UPLOADED_UNKNOWN = N_("The digest's chart could not be uploaded; the log says why.")
+MISSING_SCOPE = N_(
+    "the Slack app lacks the {scope} scope; add it under OAuth & Permissions, "
+    "then reinstall the app"
+)
+MESSENGER_ANSWERED = N_("{messenger} answered {error}")
 
 
 def digest_blocks(report: DigestReport, t: Translator) -> list[dict[str, Any]]:
@@ -59,10 +72,8 @@ def _chunks(lines: list[str]) -> list[str]:
     return chunks
 
 
-def post_digest(
-    client: WebClient, channel: str, stats: DigestStats, t: Translator, chart: bool = True
-) -> str:
-    """Post the digest of `stats` to `channel`, then its chart; return the message's ts."""
+def post_digest_message(client: WebClient, channel: str, stats: DigestStats, t: Translator) -> str:
+    """Post the digest's tables to `channel` and return the message's ts."""
     report = build_report(stats, t)
     answer = client.chat_postMessage(
         channel=channel,
@@ -71,25 +82,57 @@ def post_digest(
     )
     ts = str(answer["ts"])
     logger.info("digest for %s posted to %s (ts %s)", report.period, channel, ts)
-    if chart:
-        client.files_upload_v2(
-            channel=channel,
-            content=load_chart_png(stats, t),
-            filename=CHART_FILENAME,
-            title=t.gettext("Customer messages by hour"),
-        )
-        logger.info("digest chart for %s uploaded to %s", report.period, channel)
     return ts
 
 
-def slack_digest_poster(client: WebClient, rules: Rules) -> DigestPoster:
-    """Build the poster of scheduled digests: the digest channel, in the rules' language."""
+def upload_digest_chart(client: WebClient, channel: str, stats: DigestStats, t: Translator) -> None:
+    """Upload the digest's load chart to `channel` as a PNG file."""
+    client.files_upload_v2(
+        channel=channel,
+        content=load_chart_png(stats, t),
+        filename=CHART_FILENAME,
+        title=t.gettext("Customer messages by hour"),
+    )
+    logger.info("digest chart for %s uploaded to %s", stats.period.first_day, channel)
 
-    def post(kind: str, stats: DigestStats) -> None:
-        channel = rules.slack.digest_channel
-        if channel is None:
-            logger.warning("%s digest not posted: rules.yaml sets no slack.digest_channel", kind)
-            return
-        post_digest(client, channel, stats, Translator(rules.locale, rules.timezone))
 
-    return post
+def chart_failure_note(error: Exception, t: Translator) -> str:
+    """Return the note, in the channel's language, that gives Slack's error about the chart."""
+    if not isinstance(error, SlackApiError):
+        return t.gettext(CHART_NOT_UPLOADED_UNKNOWN)
+    code = str(error.response.get("error") or "")
+    if code == "missing_scope":
+        scope = str(error.response.get("needed") or UPLOAD_SCOPE)
+        reason = t.gettext(MISSING_SCOPE, scope=scope)
+    else:
+        reason = t.gettext(MESSENGER_ANSWERED, messenger="Slack", error=code or error)
+    return t.gettext(CHART_NOT_UPLOADED, reason=reason)
+
+
+class SlackDigestDestination:
+    """The Slack digest channel, as the scheduled digest job posts to it."""
+
+    name = MESSENGER
+
+    def __init__(self, client: WebClient, channel: str, translator: Translator) -> None:
+        self.client = client
+        self.channel = channel
+        self.translator = translator
+
+    def post_message(self, kind: str, stats: DigestStats) -> None:
+        post_digest_message(self.client, self.channel, stats, self.translator)
+
+    def post_chart(self, kind: str, stats: DigestStats) -> None:
+        upload_digest_chart(self.client, self.channel, stats, self.translator)
+
+    def report_chart_failure(self, kind: str, stats: DigestStats, error: Exception) -> None:
+        note = chart_failure_note(error, self.translator)
+        self.client.chat_postMessage(channel=self.channel, text=escape(note))
+
+
+def slack_digest_destination(client: WebClient, rules: Rules) -> SlackDigestDestination | None:
+    """Return the Slack digest channel of `rules`, in their language, or None if it is not set."""
+    channel = rules.slack.digest_channel
+    if channel is None:
+        return None
+    return SlackDigestDestination(client, channel, Translator(rules.locale, rules.timezone))
