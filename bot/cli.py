@@ -15,18 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleCommands, sanitize
 from bot.digest_cli import add_digest_parser
+from bot.digest_destinations import digest_destinations
 from bot.rules_watch import RulesWatcher, log_problems
 from bot.scheduler import QueueScheduler
 from bot.service import Service
 from bot.settings import Settings
-from bot.slack.digest_post import slack_digest_poster
 from bot.wiring import Desk, WiringError, build_desk, reply_settings
 from handlers.config import ConfigError, MailboxConfig, Rules, load_rules
 from handlers.i18n import Translator
@@ -398,9 +398,12 @@ def _serve(
         )
         threads.append(threading.Thread(target=watcher.run, args=(stop,), name="rules"))
     queue_jobs = QueueScheduler(session_factory, rules_book, wake=desk.outbox.wake.set)
-    if desk.slack is not None:
-        client = desk.slack.client
-        queue_jobs.add_digests(lambda rules: slack_digest_poster(client, rules))
+    destinations = digest_destinations(
+        desk.slack.client if desk.slack is not None else None,
+        desk.telegram.runner if desk.telegram is not None else None,
+    )
+    if destinations is not None:
+        queue_jobs.add_digests(destinations)
     queue_jobs.start()
     for thread in threads:
         thread.start()
@@ -441,8 +444,18 @@ def _serve(
         thread.join()
     _deliver_before_exit(desk)
     if failure is not None:
-        raise CommandError(f"cannot start a messenger: {failure}") from failure
+        reason = without_secrets(str(failure), settings)
+        raise CommandError(f"cannot start a messenger: {reason}") from failure
     return 0
+
+
+def without_secrets(text: str, settings: Settings) -> str:
+    """Hide every secret setting (a bot token, a password) that a library's error quotes."""
+    for value in vars(settings).values():
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else ""
+        if len(secret) >= 8:
+            text = text.replace(secret, "[hidden]")
+    return text
 
 
 def _deliver_before_exit(desk: Desk) -> None:
@@ -570,11 +583,16 @@ def run_rules_check(arguments: argparse.Namespace) -> int:
     for warning in checked.warnings:
         print(warning)
     rules = load_rules(path)
-    print(
-        f"{path}: valid ({len(rules.agents)} agents, {len(rules.departments)} departments, "
-        f"{len(rules.rules)} rules, {len(rules.templates)} templates"
-        f"{f', {len(checked.warnings)} warnings' if checked.warnings else ''})"
-    )
+    t = Translator(rules.locale, rules.timezone)
+    counts = [
+        t.ngettext("{count} agent", "{count} agents", len(rules.agents)),
+        t.ngettext("{count} department", "{count} departments", len(rules.departments)),
+        t.ngettext("{count} rule", "{count} rules", len(rules.rules)),
+        t.ngettext("{count} template", "{count} templates", len(rules.templates)),
+    ]
+    if checked.warnings:
+        counts.append(t.ngettext("{count} warning", "{count} warnings", len(checked.warnings)))
+    print(t.gettext("{path}: valid ({counts})", path=path, counts=", ".join(counts)))
     return 0
 
 

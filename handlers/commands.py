@@ -135,16 +135,18 @@ def parse_command(
 def _ticket_and_rest(name: str, rest: str, thread_ticket: int | None) -> tuple[int, str]:
     """Split off a leading ticket number, or use the thread's ticket when there is none.
 
-    Inside a ticket's thread, a leading number before free text is taken as
-    the ticket number only when it is that ticket's, so "reply 3 days" in
-    thread #7 keeps "3 days" as the text.
+    Inside a ticket's thread, a command with free text (reply, note, ask)
+    takes a leading number as a ticket number only when it is written `#N`:
+    "reply 1 day is enough" in ticket #1's thread sends "1 day is enough",
+    and "reply #7 Thanks" there replies on ticket #7. Commands without text
+    accept a plain number anywhere.
     """
     first, _, remainder = rest.strip().partition(" ")
     match = _TICKET_NUMBER.fullmatch(first)
     if match is not None:
-        number = int(match.group(1))
-        if thread_ticket is None or number == thread_ticket or name not in NEEDS_TEXT:
-            return number, remainder.strip()
+        is_marked = first.startswith("#")
+        if thread_ticket is None or name not in NEEDS_TEXT or is_marked:
+            return int(match.group(1)), remainder.strip()
     if thread_ticket is not None:
         return thread_ticket, rest.strip()
     raise CommandSyntaxError(N_("Which ticket? Write its number: {usage}"), usage=USAGE[name])

@@ -61,9 +61,16 @@ def test_command_parsed(text: str, expected: DeskCommand) -> None:
             "/reply 3 days is our delivery time",
             DeskCommand("reply", ticket_number=9, text="3 days is our delivery time"),
         ),
-        ("/reply 9 Thanks!", DeskCommand("reply", ticket_number=9, text="Thanks!")),
+        ("/reply 9 Thanks!", DeskCommand("reply", ticket_number=9, text="9 Thanks!")),
+        ("/reply #9 Thanks!", DeskCommand("reply", ticket_number=9, text="Thanks!")),
+        ("/reply #4 Thanks!", DeskCommand("reply", ticket_number=4, text="Thanks!")),
+        ("/reply #delivery", DeskCommand("reply", ticket_number=9, template="delivery")),
+        ("/note 2 calls today", DeskCommand("note", ticket_number=9, text="2 calls today")),
+        ("/note #4 Called", DeskCommand("note", ticket_number=4, text="Called")),
         ("/claim", DeskCommand("claim", ticket_number=9)),
+        ("/claim 4", DeskCommand("claim", ticket_number=4)),
         ("/status solved", DeskCommand("status", ticket_number=9, status="solved")),
+        ("/status 4 solved", DeskCommand("status", ticket_number=4, status="solved")),
         ("/customer", DeskCommand("customer", ticket_number=9)),
         (
             "/ask accounting Was it paid?",
@@ -73,6 +80,13 @@ def test_command_parsed(text: str, expected: DeskCommand) -> None:
 )
 def test_command_in_thread(text: str, expected: DeskCommand) -> None:
     assert parse_command(text, thread_ticket=9) == expected
+
+
+def test_own_thread_number_is_text() -> None:
+    """In ticket #1's topic, "/reply 1 day is enough" sends all of it, not "day is enough"."""
+    command = parse_command("/reply 1 day is enough", thread_ticket=1, prefix=TELEGRAM_PREFIX)
+
+    assert (command.ticket_number, command.text) == (1, "1 day is enough")
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ RULES = Rules.model_validate(
 FIRST_MAIL = customer_mail("<f1-7401@mail.example.org>")
 POLITE = (
     "This button has no valid ticket number, so nothing was done. "
-    "Use the buttons on the ticket's card or /desk."
+    "Use the buttons on the ticket's card, or a command with the ticket's number."
 )
 POLITE_MODAL = (
     "This form has no valid ticket number, so nothing was sent. "

@@ -2,6 +2,7 @@
 
 import html
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.models import Ticket
+from store.types import utcnow
 from tests.fake_telegram import FakeTelegram, message_update, user
 from tests.intake_support import Intake, customer_mail
 from tests.telegram_support import AGENT_ID, TelegramTestDesk, telegram_rules
@@ -30,13 +32,20 @@ def telegram(
     tmp_path: Path,
     intake: Intake,
 ) -> Iterator[TelegramTestDesk]:
-    """A desk with saved views and two tickets: #1 normal, #2 urgent."""
+    """A desk with saved views and two tickets: #1 normal, waiting 2 h, #2 urgent, 45 min."""
     rules = telegram_rules(views=VIEWS)
     with TelegramTestDesk(fake, session_factory, tmp_path / "data", rules) as desk:
         intake.take(customer_mail("<list-1@mail.example.org>", subject="Invoice copy"))
         intake.take(customer_mail("<list-2@mail.example.org>", subject="Site is down"))
+        now = utcnow()
         with session_factory.begin() as session:
             session.execute(update(Ticket).where(Ticket.number == 2).values(priority="urgent"))
+            for number, waited in ((1, timedelta(hours=2)), (2, timedelta(minutes=45))):
+                session.execute(
+                    update(Ticket)
+                    .where(Ticket.number == number)
+                    .values(last_customer_message_at=now - waited)
+                )
         desk.deliver()
         yield desk
 
@@ -54,8 +63,8 @@ def test_list_bare_shows_saved_views(telegram: TelegramTestDesk, fake: FakeTeleg
     lines = answer_to(fake, "/list", 700).splitlines()
 
     assert lines == [
-        "#2 [new · urgent] Site is down",
-        "#1 [new · normal] Invoice copy",
+        "#2 [new · urgent · waiting 45 min] Site is down",
+        "#1 [new · normal · waiting 2 hr] Invoice copy",
         "",
         "Saved views (/list NAME):",
         "morning: unassigned urgent",
@@ -66,7 +75,7 @@ def test_list_bare_shows_saved_views(telegram: TelegramTestDesk, fake: FakeTeleg
 def test_list_view_name_applies_view(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
     answer = answer_to(fake, "/list morning", 701)
 
-    assert answer == "#2 [new · urgent] Site is down"
+    assert answer == "#2 [new · urgent · waiting 45 min] Site is down"
 
 
 def test_list_view_with_more_words(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
@@ -78,7 +87,7 @@ def test_list_view_with_more_words(telegram: TelegramTestDesk, fake: FakeTelegra
 def test_list_filter_hides_views(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
     answer = answer_to(fake, "/list normal", 703)
 
-    assert answer == "#1 [new · normal] Invoice copy"
+    assert answer == "#1 [new · normal · waiting 2 hr] Invoice copy"
 
 
 def test_list_unknown_word_explained(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
@@ -86,3 +95,10 @@ def test_list_unknown_word_explained(telegram: TelegramTestDesk, fake: FakeTeleg
 
     assert "breakfast" in answer
     assert "Saved views" not in answer
+
+
+def test_list_compound_age(telegram: TelegramTestDesk, fake: FakeTelegram) -> None:
+    assert answer_to(fake, "/list >1h30m", 705) == "#1 [new · normal · waiting 2 hr] Invoice copy"
+    assert answer_to(fake, "/list <1h30m", 706) == (
+        "#2 [new · urgent · waiting 45 min] Site is down"
+    )

@@ -17,9 +17,10 @@ from store.models import MAX_TICKET_NUMBER
 # Ticket numbers written as text have at most this many digits (2**31 - 1 has 10).
 MAX_NUMBER_DIGITS = 10
 # Private messages to the person whose click or modal carried a value that is not valid.
+# Telegram's buttons show the same text, so it names no messenger's command.
 INVALID_CONTROL_ANSWER = N_(
     "This button has no valid ticket number, so nothing was done. "
-    "Use the buttons on the ticket's card or /desk."
+    "Use the buttons on the ticket's card, or a command with the ticket's number."
 )
 INVALID_MODAL_ANSWER = N_(
     "This form has no valid ticket number, so nothing was sent. "

@@ -4,7 +4,8 @@ Listeners hand their work to a thread, so the bot's event loop stays free
 to take the next update while the database or the mail server is slow, and
 updates are processed concurrently (a double tap really races). Long
 polling is the default; with TELEGRAM_WEBHOOK_URL set, Telegram posts the
-updates to the bot instead, with the secret token checked on each.
+updates to the bot instead, with the secret token checked on each. At
+start the bot checks the chats of rules.yaml (bot/telegram/chat_check.py).
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from urllib.parse import urlparse
 
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import BotCommand, Update
+from telegram.error import InvalidToken
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -26,12 +28,14 @@ from telegram.ext import (
 )
 
 from bot.telegram.buttons import handle_press
+from bot.telegram.chat_check import check_chats
 from bot.telegram.commands import COMMANDS, handle_command
 from bot.telegram.context import TelegramDesk
 from bot.telegram.drafts import send_due_drafts
+from bot.telegram.incoming import FILES
 from bot.telegram.runner import BotRunner
 from bot.telegram.thread_messages import handle_thread_message
-from bot.telegram.webhook import WebhookServer
+from bot.telegram.webhook import MalformedUpdate, WebhookServer
 from handlers.config import Rules
 from handlers.i18n import Translator
 from handlers.people import Directory
@@ -44,6 +48,10 @@ COMMAND_LANGUAGES = ("en", "ru")
 DRAFT_CHECK_SECONDS = 1.0
 POLL_TIMEOUT_SECONDS = 10
 UPDATE_KINDS = ["message", "callback_query"]
+
+
+class TelegramStartError(Exception):
+    """An error that stops the bot's start; its message names the setting to fix, never a token."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ def build_telegram_app(
         if message is not None and _is_for_us(message.text or "", runner):
             await asyncio.to_thread(handle_command, desk, message)
 
+    # A text, or a photo or file with or without a caption (bot/telegram/thread_messages.py).
     async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None:
             await asyncio.to_thread(handle_thread_message, desk, update.message)
@@ -87,7 +96,8 @@ def build_telegram_app(
 
     messages = filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(messages & filters.COMMAND, on_command))
-    application.add_handler(MessageHandler(messages & filters.TEXT & ~filters.COMMAND, on_text))
+    texts_and_files = (filters.TEXT & ~filters.COMMAND) | FILES
+    application.add_handler(MessageHandler(messages & texts_and_files, on_text))
     application.add_handler(CallbackQueryHandler(on_press))
     application.add_error_handler(on_error)
     return application, desk
@@ -131,9 +141,21 @@ class TelegramBot:
         return self.desk.runner
 
     def start(self) -> None:
-        """Connect (getMe), register the commands, then take updates and run the undo timer."""
-        self.runner.call(self.application.initialize())
+        """Connect (getMe), check the chats, register the commands, then take updates.
+
+        A token Telegram rejects stops the start; a chat that cannot be used
+        is only logged, once, because Slack may still work.
+        """
+        try:
+            self.runner.call(self.application.initialize())
+        except InvalidToken:
+            # The library's own message quotes the whole token.
+            raise TelegramStartError(
+                "Telegram rejected the bot token; check TELEGRAM_BOT_TOKEN (BotFather: /token)"
+            ) from None
         warn_about_privacy(self.runner)
+        rules = self.desk.rules
+        check_chats(self.runner, rules.telegram.support_chat, rules.telegram.digest_chat)
         register_commands(self.runner, self.desk.rules.timezone)
         if self.webhook is None:
             assert self.application.updater is not None
@@ -157,7 +179,10 @@ class TelegramBot:
         put = self.application.update_queue
 
         def receive(data: dict[str, object]) -> None:
-            update = Update.de_json(data, self.runner.bot)
+            try:
+                update = Update.de_json(data, self.runner.bot)
+            except Exception as error:  # the library raises whatever the missing field causes
+                raise MalformedUpdate(f"{type(error).__name__}: {error}") from error
             asyncio.run_coroutine_threadsafe(put.put(update), self.runner.loop).result(10.0)
 
         path = urlparse(webhook.url).path or "/"

@@ -1,8 +1,9 @@
 """Telegram's bot commands: the words of `/desk`, each its own command (`/claim`, `/reply`, ...).
 
-Inside a ticket's topic (or a reply to its card in a plain group) the
+Inside a ticket's topic (or its reply chain in a plain group) the
 ticket number may be left out. The words are parsed by handlers/commands.py
-and run by the same use cases as Slack's `/desk`.
+and run by the same use cases as Slack's `/desk`. A link formatted in the
+command's text is written out as "label (URL)" (bot/telegram/incoming.py).
 """
 
 import logging
@@ -11,15 +12,16 @@ from telegram import Message
 
 from bot.telegram.context import TelegramDesk
 from bot.telegram.drafts import hold_reply
-from bot.telegram.more_commands import ask_feedback, customer_text, stats_text
+from bot.telegram.incoming import typed_text
+from bot.telegram.more_commands import ask_feedback, customer_text, stats_answer
 from handlers.commands import TELEGRAM_PREFIX, CommandSyntaxError, DeskCommand, parse_command
 from handlers.desk_actions import run_ticket_action
 from handlers.i18n import N_, Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
-from handlers.queue_views import read_queue, view_lines
+from handlers.queue_views import read_queue, view_lines, waiting_label
 from handlers.template_replies import template_reply_text
-from handlers.ticket_actions import Feedback, refusal_for_stranger
+from handlers.ticket_actions import Feedback, add_note, refusal_for_stranger
 from store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -58,9 +60,11 @@ def handle_command(desk: TelegramDesk, message: Message) -> None:
         desk.reply_to(message, help_text(t, desk.rules.reply_marker))
         return
     thread_ticket = desk.ticket_of_message(message)
+    if thread_ticket is not None:
+        desk.remember_in_chain(message, thread_ticket)
     try:
         parsed = parse_command(
-            message.text or "", thread_ticket=thread_ticket, prefix=TELEGRAM_PREFIX
+            typed_text(message), thread_ticket=thread_ticket, prefix=TELEGRAM_PREFIX
         )
     except CommandSyntaxError as error:
         desk.reply_to(message, t.gettext(error.message, **error.params))
@@ -73,13 +77,21 @@ def handle_command(desk: TelegramDesk, message: Message) -> None:
         logger.info("/%s by a Telegram user who is not in rules.yaml", parsed.name)
         desk.reply_to(message, refusal_for_stranger().render(t))
         return
-    run_command(desk, actor, parsed, message, t)
+    run_command(desk, actor, parsed, message, t, thread_ticket)
 
 
 def run_command(
-    desk: TelegramDesk, actor: Actor, command: DeskCommand, message: Message, t: Translator
+    desk: TelegramDesk,
+    actor: Actor,
+    command: DeskCommand,
+    message: Message,
+    t: Translator,
+    thread_ticket: int | None = None,
 ) -> None:
-    """Run one parsed command as `actor` and answer with its outcome."""
+    """Run one parsed command as `actor` and answer with its outcome.
+
+    `thread_ticket` is the ticket whose thread the command was typed in, if any.
+    """
     number = command.ticket_number
     if command.name == "list":
         desk.reply_to(message, open_tickets_text(desk, command.argument, t, actor.name))
@@ -88,8 +100,8 @@ def run_command(
         desk.reply_to(message, customer_text(desk.session_factory, actor, command, t))
         return
     if command.name == "stats":
-        text = stats_text(desk.session_factory, desk.rules, actor, command.argument, t)
-        desk.reply_to(message, text)
+        answer = stats_answer(desk.session_factory, desk.rules, actor, command.argument, t)
+        desk.reply_to(message, answer.text, preformatted=answer.is_table)
         return
     if number is None:
         desk.reply_to(message, t.gettext(NOT_AVAILABLE, name=command.name))
@@ -102,9 +114,30 @@ def run_command(
     if command.name == "reply":
         reply(desk, actor, command, number, message, t)
         return
-    # A note typed as /note is not in the other messengers yet, nor in this one as a note.
+    if command.name == "note" and number == thread_ticket:
+        note_in_thread(desk, actor, command, number, message, t)
+        return
     feedback = run_ticket_action(desk.session_factory, desk.rules, actor, command, number)
     logger.info("ticket #%d: /%s by %s: %s", number, command.name, actor.name, feedback.message)
+    desk.reply_to(message, feedback.render(t))
+    desk.after(feedback)
+
+
+def note_in_thread(
+    desk: TelegramDesk,
+    actor: Actor,
+    command: DeskCommand,
+    number: int,
+    message: Message,
+    t: Translator,
+) -> None:
+    """Store a `/note` typed in the ticket's own thread, where the command already shows it.
+
+    The comment is posted in the other messengers only, as a plain message
+    in the topic is. The confirmation reports that it was stored.
+    """
+    feedback = add_note(desk.session_factory, actor, number, command.text or "", origin="telegram")
+    logger.info("ticket #%d: /note by %s: %s", number, actor.name, feedback.message)
     desk.reply_to(message, feedback.render(t))
     desk.after(feedback)
 
@@ -149,10 +182,11 @@ def open_tickets_text(
         return t.gettext(listing.error, **listing.error_params)
     lines = [
         t.gettext(
-            "#{number} [{status} · {priority}] {subject}",
+            "#{number} [{status} · {priority} · {waiting}] {subject}",
             number=ticket.number,
             status=t.gettext(STATUS_LABELS.get(ticket.status, ticket.status)),
             priority=t.gettext(PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
+            waiting=waiting_label(ticket, t),
             subject=ticket.subject or t.gettext("(no subject)"),
         )
         for ticket in listing.tickets

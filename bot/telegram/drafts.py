@@ -22,7 +22,7 @@ from telegram.constants import ParseMode
 from bot.telegram.context import TelegramDesk, person_label
 from bot.telegram.messenger import edit_text
 from bot.telegram.render import draft_keyboard
-from bot.telegram.texts import escape
+from bot.telegram.texts import cut_text, escape
 from handlers.i18n import N_, Translator
 from handlers.people import Actor
 from handlers.replies import reply_refusal, send_reply
@@ -38,6 +38,8 @@ HELD = "held"
 SENT = "sent"
 UNDONE = "undone"
 SENT_BY = N_("Reply to ticket #{number} sent by {name}.")
+# How much of a held reply its announcement quotes, so that a wrong text is caught in time.
+PREVIEW_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def hold_reply(
     if draft_id is None:
         desk.reply_to(message, t.gettext("Ticket #{number} not found.", number=number))
         return
-    announcement = _announce(desk, message, number, draft_id, t)
+    announcement = _announce(desk, message, number, draft_id, text, t)
     _remember_announcement(desk, draft_id, announcement)
     logger.info("ticket #%d: reply draft %d held for undo", number, draft_id)
 
@@ -209,17 +211,19 @@ def _store_draft(
 
 
 def _announce(
-    desk: TelegramDesk, message: Message, number: int, draft_id: int, t: Translator
+    desk: TelegramDesk, message: Message, number: int, draft_id: int, reply: str, t: Translator
 ) -> Message:
-    text = t.gettext(
+    """Post the Undo and Send now buttons, under the start of the reply they hold."""
+    heading = t.gettext(
         "Your reply to ticket #{number} goes to the customer in {seconds} s.",
         number=number,
         seconds=desk.rules.undo_seconds,
     )
-    return desk.runner.call(
+    preview, _ = cut_text(reply.strip(), PREVIEW_LIMIT)
+    announcement = desk.runner.call(
         desk.runner.bot.send_message(
             message.chat_id,
-            escape(text),
+            f"{escape(heading)}\n<blockquote>{escape(preview)}</blockquote>",
             parse_mode=ParseMode.HTML,
             message_thread_id=message.message_thread_id if message.is_topic_message else None,
             reply_parameters=ReplyParameters(
@@ -229,6 +233,8 @@ def _announce(
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
     )
+    desk.join_chain_of(message, [announcement.message_id])
+    return announcement
 
 
 def _remember_announcement(desk: TelegramDesk, draft_id: int, announcement: Message) -> None:

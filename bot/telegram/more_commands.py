@@ -5,6 +5,7 @@ caller sends it where the command was typed.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -76,22 +77,36 @@ def ask_feedback(
     return feedback
 
 
-def stats_text(
+@dataclass(frozen=True)
+class StatsAnswer:
+    """The result of `/stats`: the digest's tables, or a sentence (a rejection, a syntax error)."""
+
+    text: str
+    is_table: bool = False
+
+
+def stats_answer(
     session_factory: sessionmaker[Session],
     rules: Rules,
     actor: Actor,
     argument: str | None,
     t: Translator,
     now: datetime | None = None,
-) -> str:
-    """Return the digest of the asked period for a manager or admin; refuse anyone else."""
+) -> StatsAnswer:
+    """Return the digest of the asked period for a manager or admin; refuse anyone else.
+
+    The digest is text in columns, which line up only in a monospace font;
+    the caller shows it so (`<pre>`).
+    """
     if not actor.is_manager:
         logger.info("/stats rejected for %s (role %s)", actor.name, actor.role)
-        return t.gettext("Sorry, the desk's statistics are for managers and admins only.")
+        return StatsAnswer(
+            t.gettext("Sorry, the desk's statistics are for managers and admins only.")
+        )
     moment = now or utcnow()
     try:
         period = parse_period(argument, moment, rules.timezone)
     except CommandSyntaxError as error:
-        return t.gettext(error.message, **error.params)
+        return StatsAnswer(t.gettext(error.message, **error.params))
     report = build_report(compute_digest(session_factory, rules, period, moment), t)
-    return report_text(report, t)
+    return StatsAnswer(report_text(report, t), is_table=True)

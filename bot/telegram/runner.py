@@ -4,9 +4,14 @@ threaddesk's outbox worker and use cases are synchronous; python-telegram-bot
 is asynchronous. A BotRunner owns one event loop in a daemon thread and the
 one Bot whose HTTP client lives on that loop; the messenger, the listeners
 and the Application all go through it.
+
+Telegram's "Chat not found" error does not name the chat. The runner's
+requests add the chat id to it, so that a repeated delivery error in the
+log points at the setting to fix.
 """
 
 import asyncio
+import json
 import logging
 import threading
 import warnings
@@ -16,7 +21,7 @@ from typing import Any, TypeVar
 
 from telegram import Bot
 from telegram.error import RetryAfter
-from telegram.request import HTTPXRequest
+from telegram.request import HTTPXRequest, RequestData
 
 from handlers.messenger import RateLimited
 
@@ -27,10 +32,46 @@ DEFAULT_API_URL = "https://api.telegram.org/bot"
 # How long a synchronous caller waits for one Bot API call (getUpdates waits longer itself).
 CALL_TIMEOUT_SECONDS = 60.0
 CONNECTIONS = 32
+CHAT_NOT_FOUND = b"chat not found"
+HTTP_BAD_REQUEST = 400
 
 # httpx logs every request's URL at INFO, and a Bot API URL contains the bot's token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+class ChatNamingRequest(HTTPXRequest):
+    """An HTTPXRequest whose "Chat not found" errors name the chat of the request."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[int, bytes]:
+        status, payload = await super().do_request(url, method, request_data, *args, **kwargs)
+        if status != HTTP_BAD_REQUEST or request_data is None:
+            return status, payload
+        chat = request_data.parameters.get("chat_id")
+        if chat is None or CHAT_NOT_FOUND not in payload.lower():
+            return status, payload
+        return status, with_chat_named(payload, str(chat))
+
+
+def with_chat_named(payload: bytes, chat: str) -> bytes:
+    """Add the chat id and what to check to a Bot API error's description."""
+    try:
+        answer = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(answer, dict) or not isinstance(answer.get("description"), str):
+        return payload
+    answer["description"] += (
+        f" (chat {chat}: check that id in rules.yaml, and that the bot was added to that chat)"
+    )
+    return json.dumps(answer).encode()
 
 
 class BotRunner:
@@ -43,7 +84,7 @@ class BotRunner:
         self.bot = Bot(
             token,
             base_url=api_url,
-            request=HTTPXRequest(connection_pool_size=CONNECTIONS),
+            request=ChatNamingRequest(connection_pool_size=CONNECTIONS),
             get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=40.0),
         )
         self._closed = False

@@ -4,6 +4,9 @@ Telegram sends every update as a POST with the header
 X-Telegram-Bot-Api-Secret-Token set to the secret given to setWebhook. A
 request without that exact header is refused with 403 and never read as an
 update. The server listens on plain HTTP: TLS ends at the proxy in front of it.
+A request that is not a readable update (no or a wrong Content-Length, a
+body that is not JSON, an update the library cannot read) gets status 400
+and one log line.
 """
 
 import hmac
@@ -19,6 +22,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1024 * 1024
 
 Receive = Callable[[dict[str, object]], None]
+
+
+class MalformedUpdate(ValueError):
+    """A request with the right secret whose body is not an update the bot can read."""
 
 
 class WebhookServer:
@@ -63,20 +70,32 @@ def _handler_class(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
                 )
                 self._answer(403)
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            raw_length = self.headers.get("Content-Length") or "0"
+            length = _content_length(raw_length)
             if length <= 0 or length > MAX_UPDATE_BYTES:
-                self._answer(400)
+                self._reject(f"Content-Length {raw_length[:40]!r} is not 1..{MAX_UPDATE_BYTES}")
                 return
             try:
                 update = json.loads(self.rfile.read(length))
-            except ValueError:
-                self._answer(400)
+            except ValueError as error:
+                self._reject(f"the body is not JSON: {error}")
                 return
             if not isinstance(update, dict):
-                self._answer(400)
+                self._reject(f"the body is a JSON {type(update).__name__}, not an object")
                 return
-            server._receive(update)
+            try:
+                server._receive(update)
+            except MalformedUpdate as error:
+                self._reject(f"not a readable update: {error}")
+                return
             self._answer(200)
+
+        def _reject(self, reason: str) -> None:
+            one_line = " ".join(reason.split())
+            logger.warning("telegram: webhook request rejected with 400: %s", one_line[:300])
+            self._answer(400)
+            # What was not read of the body must not be taken for the next request.
+            self.close_connection = True
 
         def _answer(self, status: int) -> None:
             self.send_response(status)
@@ -87,3 +106,9 @@ def _handler_class(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _content_length(raw: str) -> int:
+    """Read a Content-Length header; -1 when it is not a plain decimal number."""
+    value = raw.strip()
+    return int(value) if value.isascii() and value.isdigit() else -1
