@@ -294,6 +294,46 @@ def expire_stale_drafts(session_factory: sessionmaker[Session], now: datetime | 
 # Replies sent too close to each other.
 
 
+# How much of the other agent's reply a refused author is shown.
+SHOWN_REPLY_CHARACTERS = 500
+ANSWERED_BY_OWNER = N_(
+    "Ticket #{number} is held by {owner}, who replied to the customer at {time}: {text}"
+)
+
+
+def refusal_with_recent_reply(
+    session: Session, ticket: Ticket, owner: str, refusal: Feedback, now: datetime | None = None
+) -> Feedback:
+    """Add `owner`'s reply to `refusal` when they replied within REPLY_WINDOW.
+
+    An agent whose reply is refused because a colleague took the ticket a
+    moment before then reads what the customer was told, so that nothing
+    needs to be sent twice.
+    """
+    now = now or utcnow()
+    recent = session.scalars(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket.id,
+            Message.kind == MessageKind.AGENT_REPLY,
+            Message.author == owner,
+            Message.created_at >= now - REPLY_WINDOW,
+            Message.delivery_state.not_in([HELD, DISCARDED]),
+        )
+        .order_by(Message.id.desc())
+    ).first()
+    if recent is None:
+        return refusal
+    text = recent.visible_text.strip()
+    if len(text) > SHOWN_REPLY_CHARACTERS:
+        text = text[:SHOWN_REPLY_CHARACTERS].rstrip() + "…"
+    return Feedback(
+        ANSWERED_BY_OWNER,
+        {"number": ticket.number, "owner": owner, "time": recent.created_at, "text": text},
+        ok=False,
+    )
+
+
 def check_new_reply(
     session: Session, ticket: Ticket, reply: Message, agent: str, now: datetime | None = None
 ) -> HeldReply | None:

@@ -10,14 +10,21 @@ address, or of ticket N's customer. Words after the customer change it:
     customer EMAIL-or-N company TEXT   set the company ("company -" clears it)
     customer merge A B                 merge customer B into customer A
 
+A merge loses nothing: where both customers have a name, phone or
+company, the target keeps its own and the merged one's value becomes a
+note on the profile, and the cards of the moved tickets are redrawn.
+
 Staff (agents, managers, admins) change customers; department members
 may read profiles. handlers/commands.py splits off the customer and hands
 the remaining words over as `DeskCommand.text`; this module reads them.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,8 +33,10 @@ from handlers.commands import CONSOLE_PREFIX, CommandSyntaxError, DeskCommand, p
 from handlers.i18n import N_, Translator
 from handlers.labels import STATUS_LABELS
 from handlers.messenger import ThreadRef
+from handlers.notifications import enqueue_card_updates
 from handlers.people import Actor
 from handlers.ticket_actions import Feedback
+from mailbridge.addresses import parse_mailbox, split_address_list
 from store import customers as store
 from store.models import ChatThread, Customer, Direction
 from store.tickets import find_ticket_by_number
@@ -41,6 +50,9 @@ TAG_LIMIT = 100
 FIELD_LIMITS = {"phone": 100, "company": 300}
 # The profile lists at most this many tickets, newest first.
 TICKET_LIMIT = 20
+# A note that keeps a merged customer's value starts with this, followed by its data as JSON.
+MERGE_NOTE_PREFIX = "threaddesk:merged "
+MERGED_FIELD_LABELS = {"name": N_("name"), "phone": N_("phone"), "company": N_("company")}
 
 # The forms of the customer command, each shown after the messenger's prefix ("/desk ", "/").
 EDIT_USAGE = (
@@ -123,13 +135,50 @@ def parse_customer_request(command: DeskCommand) -> CustomerRequest:
         )
     if not value:
         raise CommandSyntaxError(N_("What to set? {usage}"), usage=usage)
-    if action == "address" and "@" not in value:
-        raise CommandSyntaxError(N_("Give an email address: {usage}"), usage=usage)
+    if action == "address":
+        address = typed_address(value)
+        if address is None:
+            raise CommandSyntaxError(
+                N_(
+                    "{value} is not an email address. Write one address, such as "
+                    "name@example.com: {usage}"
+                ),
+                value=value,
+                usage=usage,
+            )
+        value = address
     if action in ("tag", "untag"):
         value = value.lower()
         if " " in value or len(value) > TAG_LIMIT:
             raise CommandSyntaxError(N_("A tag is one word: {usage}"), usage=usage)
     return CustomerRequest(action, ref, value)  # type: ignore[arg-type]
+
+
+def typed_address(value: str) -> str | None:
+    """Return the one email address in `value` ("a@example.com", "Ann <a@example.com>"), or None.
+
+    The address must be one that a reply can be sent to, so it is checked as
+    mailbridge/outgoing.py checks recipients: an RFC 5322 addr-spec with an
+    ASCII local part and a domain that IDNA can encode. "a@b@c", a list of
+    two addresses, or a name alone are refused.
+    """
+    chunks = split_address_list(value)
+    if len(chunks) != 1:
+        return None
+    _, address = parse_mailbox(chunks[0])
+    # parse_mailbox joins the words of a header's address; typed "a b@c.org" is not "ab@c.org".
+    if address not in chunks[0]:
+        return None
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain):
+        return None
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+        Address(addr_spec=f"{local}@{ascii_domain}")
+    except (UnicodeError, ValueError, IndexError, HeaderParseError):
+        # HeaderParseError is no ValueError: the email package raises it for "a@b@c".
+        return None
+    return address
 
 
 def _parse_merge(words: str, usage: str) -> CustomerRequest:
@@ -354,13 +403,15 @@ def merge_customers(
             )
         source_name, target_name = _display_name(source), _display_name(target)
         result = store.merge(session, target, source, actor.name)
+        _after_merge(session, result, actor, source_name, target_name)
     logger.info(
-        "customer %d merged into %d by %s: %d tickets, %d addresses",
+        "customer %d merged into %d by %s: %d tickets, %d addresses, %d values kept as notes",
         result.source_id,
         result.target_id,
         actor.name,
         len(result.moved_ticket_numbers),
         len(result.moved_addresses),
+        len(result.dropped),
     )
     return Feedback(
         N_(
@@ -373,6 +424,52 @@ def merge_customers(
             "tickets": len(result.moved_ticket_numbers),
             "addresses": len(result.moved_addresses),
         },
+    )
+
+
+def _after_merge(
+    session: Session, result: store.MergeResult, actor: Actor, source_name: str, target_name: str
+) -> None:
+    """Note the merged customer's values the target kept its own of, and redraw changed cards.
+
+    The moved tickets' cards now name the target. When the merge filled in
+    the target's name, its own tickets' cards change too.
+    """
+    target = store.load_profile(session, result.target_id)
+    assert target is not None
+    for field, value in result.dropped:
+        store.add_note(session, target, actor.name, merge_note(source_name, field, value))
+    redrawn = set(result.moved_ticket_ids)
+    if _display_name(target) != target_name:
+        redrawn.update(ticket.id for ticket in store.customer_tickets(session, target.id))
+    enqueue_card_updates(session, redrawn)
+
+
+def merge_note(source_name: str, field: str, value: str) -> str:
+    """Return the stored text of a note that keeps a merged customer's `field` value.
+
+    It is stored as data and worded when the profile is shown (`note_text`),
+    in the reader's language.
+    """
+    data = {"from": source_name, "field": field, "value": value}
+    return MERGE_NOTE_PREFIX + json.dumps(data, ensure_ascii=False)
+
+
+def note_text(text: str, t: Translator) -> str:
+    """Return a customer note as the reader sees it: a merge note worded for them, else as is."""
+    if not text.startswith(MERGE_NOTE_PREFIX):
+        return text
+    try:
+        data = json.loads(text[len(MERGE_NOTE_PREFIX) :])
+        label = MERGED_FIELD_LABELS[data["field"]]
+        source, value = str(data["from"]), str(data["value"])
+    except (ValueError, KeyError, TypeError):
+        return text
+    return t.gettext(
+        N_("Merged from {customer}: {field} {value}"),
+        customer=source,
+        field=t.gettext(label),
+        value=value,
     )
 
 
@@ -428,7 +525,7 @@ def profile_lines(profile: CustomerProfile, t: Translator) -> list[str]:
                 "Note by {author}, {time}: {text}",
                 author=note.author,
                 time=t.datetime(note.at),
-                text=note.text,
+                text=note_text(note.text, t),
             )
         )
     return lines

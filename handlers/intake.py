@@ -38,7 +38,7 @@ from handlers.routing import (
     route_email,
 )
 from handlers.rules_book import RulesBook
-from handlers.sla import change_ticket_status, new_ticket_due_times
+from handlers.sla import change_ticket_status, new_ticket_due_times, start_first_response_clock
 from mailbridge.classify import Classification, classify
 from mailbridge.identity import identity_key
 from mailbridge.message import ParsedAttachment, ParsedMessage, ParseNote
@@ -623,7 +623,10 @@ def _update_ticket_for_follow_up(
     """
     ticket.updated_at = utcnow()
     if not classification.is_automatic:
+        first_from_customer = ticket.last_customer_message_at is None
         ticket.last_customer_message_at = _customer_time(message, silent=not notify)
+        if first_from_customer:
+            start_first_response_clock(ticket, rules, ticket.last_customer_message_at)
         if ticket.status in (TicketStatus.SOLVED, TicketStatus.ON_HOLD):
             change_ticket_status(
                 session, ticket, TicketStatus.OPEN, SYSTEM_ACTOR, rules, message["received_at"]

@@ -96,6 +96,30 @@ class DirectPost:
     post_id: str
 
 
+@dataclass(frozen=True)
+class ThreadLink:
+    """A button under a notice that opens the ticket's thread, labelled in the reader's language."""
+
+    thread: ThreadRef
+    label: str
+
+
+class LinkedNotices(Protocol):
+    """Notices with a link to the ticket's thread, for a messenger that can show one.
+
+    Optional: the outbox calls these where a messenger has them (Slack), and
+    `notify_person` or `post_notice`, without the link, elsewhere.
+    """
+
+    def notify_person_with_link(self, user_id: str, text: str, link: ThreadLink) -> None:
+        """Send `text` to one person directly, with a button that opens `link`."""
+        ...
+
+    def post_notice_with_link(self, chat: str | None, text: str, link: ThreadLink) -> None:
+        """Post `text` as `post_notice` does, with a button that opens `link`."""
+        ...
+
+
 class RateLimited(Exception):
     """The messenger asked us to wait `retry_after` seconds before the next call."""
 

@@ -1,9 +1,19 @@
-"""Queue the messenger work that a change to a ticket causes, in the change's own transaction."""
+"""Queue the messenger work that a change to a ticket causes, in the change's own transaction.
 
-from collections.abc import Mapping
+A notice to a person or a channel is stored as a catalogue message id and
+its values, and worded when it is delivered, in the reader's language.
+Values that are moments are kept apart (`moments`), so that each reader
+sees them in their own locale's format. A notice with `link_thread` shows
+a button that opens the ticket's thread where the messenger can show one.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from handlers.i18n import Translator
 from store.models import Message, OutboxItem, Ticket
 
 POST_TICKET = "post_ticket"
@@ -46,20 +56,25 @@ def enqueue_card_update(session: Session, ticket: Ticket) -> None:
     session.add(OutboxItem(kind=UPDATE_CARD, ticket_id=ticket.id))
 
 
+def enqueue_card_updates(session: Session, ticket_ids: Iterable[int]) -> None:
+    """Queue a redraw of the cards of several tickets, given by id, each once."""
+    for ticket_id in sorted(set(ticket_ids)):
+        session.add(OutboxItem(kind=UPDATE_CARD, ticket_id=ticket_id))
+
+
 def enqueue_person_notice(
     session: Session,
     ticket: Ticket,
     person: str,
     message: str,
     params: Mapping[str, str | int],
+    moments: Mapping[str, datetime] | None = None,
+    link_thread: bool = False,
 ) -> None:
     """Queue a direct message to `person`, worded in their language when it is delivered."""
+    payload = _notice_payload(message, params, moments, link_thread)
     session.add(
-        OutboxItem(
-            kind=NOTIFY_PERSON,
-            ticket_id=ticket.id,
-            payload={"person": person, "message": message, "params": dict(params)},
-        )
+        OutboxItem(kind=NOTIFY_PERSON, ticket_id=ticket.id, payload={"person": person, **payload})
     )
 
 
@@ -69,15 +84,37 @@ def enqueue_channel_notice(
     channel: str,
     message: str,
     params: Mapping[str, str | int],
+    link_thread: bool = False,
 ) -> None:
     """Queue a notice about the ticket in `channel`, a name under `channels` in rules.yaml."""
+    payload = _notice_payload(message, params, None, link_thread)
     session.add(
         OutboxItem(
-            kind=NOTIFY_CHANNEL,
-            ticket_id=ticket.id,
-            payload={"channel": channel, "message": message, "params": dict(params)},
+            kind=NOTIFY_CHANNEL, ticket_id=ticket.id, payload={"channel": channel, **payload}
         )
     )
+
+
+def word_notice(payload: Mapping[str, Any], reader: Translator) -> str:
+    """Return the text of a queued notice in `reader`'s language, its moments in their format."""
+    params = dict(payload.get("params") or {})
+    for name, moment in (payload.get("moments") or {}).items():
+        params[name] = reader.datetime(datetime.fromisoformat(moment))
+    return reader.gettext(str(payload.get("message")), **params)
+
+
+def _notice_payload(
+    message: str,
+    params: Mapping[str, str | int],
+    moments: Mapping[str, datetime] | None,
+    link_thread: bool,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"message": message, "params": dict(params)}
+    if moments:
+        payload["moments"] = {name: moment.isoformat() for name, moment in moments.items()}
+    if link_thread:
+        payload["link_thread"] = True
+    return payload
 
 
 def enqueue_post_update(session: Session, ticket: Ticket, message: Message) -> None:

@@ -10,12 +10,23 @@ it never reaches the customer. The first answer marks the question
 answered; until then the card shows that the ticket waits for the
 department. `remind_unanswered_questions` is the scheduler's job that
 reminds the members once, after `reminders.question_after`.
+
+A question goes only to the members a running messenger can reach: a
+member needs a `slack` id when Slack runs and a `telegram` id when Telegram
+runs. A question that no member can get is refused, so that the card does
+not wait for an answer that cannot come.
+
+A reply in the question's thread is always an answer. A plain direct
+message is an answer only close to the question: while the question is
+unanswered, or within FOLLOW_UP_WINDOW of the member's own answer to it.
+Otherwise it is a member's casual message, and it gets the help text
+instead of landing in the ticket.
 """
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
@@ -39,9 +50,11 @@ from store.models import (
     TicketStatus,
 )
 from store.questions import (
+    QUESTION_ANSWERED,
     add_delivery,
     add_question,
     find_delivery,
+    last_answer_at,
     latest_delivery,
     mark_answered,
     questions_due_for_reminder,
@@ -57,6 +70,9 @@ logger = logging.getLogger(__name__)
 ASK_MEMBER = "ask_member"
 # The direct message shows this much of the customer's latest text.
 LATEST_TEXT_LIMIT = 600
+# How long after a member's answer their plain direct messages still add to it. A member who
+# answered and later writes to the bot about something else must not see that in the ticket.
+FOLLOW_UP_WINDOW = timedelta(minutes=30)
 
 NOT_A_REPLY = N_(
     "Which ticket is this about? I pass on answers to questions about tickets: reply in the "
@@ -94,7 +110,20 @@ def ask_department(
     if refusal is not None:
         return refusal
     name = _department_name(rules, department) or department
-    members = rules.departments[name].members
+    recipients = split_recipients(rules, rules.departments[name].members)
+    if not recipients.reached:
+        return Feedback(
+            N_(
+                "No one in {department} can get the question: rules.yaml has no {keys} id for "
+                "{names}. Add one to each member under departments → {department} → members."
+            ),
+            {
+                "department": name,
+                "keys": recipients.keys,
+                "names": _names(recipients.unreached),
+            },
+            ok=False,
+        )
     asked_at = now or utcnow()
     channel_text = Translator(rules.locale, rules.timezone)
 
@@ -111,14 +140,18 @@ def ask_department(
         record_event(
             session, ticket, actor.name, "question_asked", question_id=stored.id, department=name
         )
-        _enqueue_direct_messages(session, ticket, stored, members, reminder=False)
+        _enqueue_direct_messages(session, ticket, stored, recipients.reached, reminder=False)
         enqueue_card_update(session, ticket)
 
-    logger.info("ticket #%d: %s asked %s (%d members)", number, actor.name, name, len(members))
-    return Feedback(
-        N_("Your question went to {department} ({names}); their answer will come into the thread."),
-        {"department": name, "names": ", ".join(member.name for member in members)},
+    logger.info(
+        "ticket #%d: %s asked %s (%d members, %d without a messenger id)",
+        number,
+        actor.name,
+        name,
+        len(recipients.reached),
+        len(recipients.unreached),
     )
+    return _asked(name, recipients)
 
 
 def ask_at_console(
@@ -166,6 +199,80 @@ def _refusal(actor: Actor, rules: Rules, department: str, question: str) -> Feed
             ok=False,
         )
     return None
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """The members a question can reach in the running messengers, and those it cannot.
+
+    `keys` names the rules.yaml keys of the ids that would reach a member,
+    such as "slack" or "slack/telegram".
+    """
+
+    reached: tuple[Person, ...]
+    unreached: tuple[Person, ...]
+    keys: str
+
+
+def chat_messengers(rules: Rules) -> tuple[str, ...]:
+    """Return the chat messengers that rules.yaml sets up: the ones that can be running.
+
+    The desk starts Slack only when `slack.support_channel` is set and
+    Telegram only when `telegram.support_chat` is (bot/wiring.py). With
+    neither, the desk runs on the console, which shows every member's
+    direct message.
+    """
+    names: list[str] = []
+    if rules.slack.support_channel:
+        names.append("slack")
+    if rules.telegram.support_chat is not None:
+        names.append("telegram")
+    return tuple(names)
+
+
+def split_recipients(rules: Rules, members: Sequence[Person]) -> Recipients:
+    """Split `members` into those with an id in a messenger of `rules` and those without.
+
+    A member listed by name only who is also an agent is reached with the
+    agent's ids, as the directory finds them.
+    """
+    messengers = chat_messengers(rules)
+    if not messengers:
+        return Recipients(tuple(members), (), "")
+    directory = Directory(rules)
+    reached: list[Person] = []
+    unreached: list[Person] = []
+    for member in members:
+        ids = [directory.messenger_id(member.name, messenger) for messenger in messengers]
+        (reached if any(ids) else unreached).append(member)
+    return Recipients(tuple(reached), tuple(unreached), "/".join(messengers))
+
+
+def _asked(department: str, recipients: Recipients) -> Feedback:
+    """Confirm a question to the agent, naming any member who does not get it."""
+    params: dict[str, object] = {
+        "department": department,
+        "names": _names(recipients.reached),
+    }
+    if not recipients.unreached:
+        return Feedback(
+            N_(
+                "Your question went to {department} ({names}); their answer will come into "
+                "the thread."
+            ),
+            params,
+        )
+    return Feedback(
+        N_(
+            "Your question went to {department} ({names}); their answer will come into the "
+            "thread. {missing} did not get it: rules.yaml has no {keys} id for them."
+        ),
+        {**params, "missing": _names(recipients.unreached), "keys": recipients.keys},
+    )
+
+
+def _names(people: Sequence[Person]) -> str:
+    return ", ".join(person.name for person in people)
 
 
 def _department_name(rules: Rules, department: str) -> str | None:
@@ -350,10 +457,15 @@ def relay_answer(
     post_id: str,
     text: str,
     now: datetime | None = None,
+    in_thread: bool = True,
 ) -> RelayedAnswer | None:
     """Add a reply to the direct message `post_id` to its ticket's thread as a comment.
 
-    Return None when `post_id` did not carry a question, or `text` is empty.
+    `in_thread` is False for a plain direct message that merely follows the
+    question's message: it is relayed only while the question is
+    unanswered, or within FOLLOW_UP_WINDOW of this member's last answer.
+    Return None when `post_id` did not carry a question, `text` is empty,
+    or a plain message is not close to its question.
     """
     if not text.strip():
         return None
@@ -367,6 +479,14 @@ def relay_answer(
         ticket = session.get(Ticket, question.ticket_id) if question is not None else None
         if question is None or ticket is None:
             return None
+        if not in_thread and not is_near_question(session, question, delivery.person, answered_at):
+            logger.info(
+                "ticket #%d: plain direct message of %s is not close to question %d; not relayed",
+                ticket.number,
+                delivery.person,
+                question.id,
+            )
+            return None
         member = Actor(delivery.person, DEPARTMENT_ROLE, department=question.department)
         comment = channel_text.gettext(
             N_("{name} ({department}) answered: {answer}"),
@@ -377,15 +497,16 @@ def relay_answer(
         note = store_internal_message(session, ticket, member, comment)
         enqueue_follow_up(session, ticket, note)
         first = mark_answered(session, question, member.name, answered_at)
-        record_event(
+        answered = record_event(
             session,
             ticket,
             member.name,
-            "question_answered",
+            QUESTION_ANSWERED,
             question_id=question.id,
             department=question.department,
             message_row_id=note.id,
         )
+        answered.at = answered_at  # FOLLOW_UP_WINDOW runs from here (see is_near_question)
         if first:
             enqueue_card_update(session, ticket)
         relayed = RelayedAnswer(ticket.number, question.department, member.name, first)
@@ -394,6 +515,14 @@ def relay_answer(
         "ticket #%d: %s answered for %s", relayed.ticket_number, relayed.person, relayed.department
     )
     return relayed
+
+
+def is_near_question(session: Session, question: Question, person: str, now: datetime) -> bool:
+    """Return whether a plain direct message of `person` at `now` still belongs to `question`."""
+    if question.answered_at is None:
+        return True
+    answered = last_answer_at(session, question, person)
+    return answered is not None and now - answered <= FOLLOW_UP_WINDOW
 
 
 def last_question_post(
@@ -441,7 +570,8 @@ def remind_unanswered_questions(
                 continue
             name = _department_name(rules, question.department)
             members = rules.departments[name].members if name is not None else []
-            _enqueue_direct_messages(session, ticket, question, members, reminder=True)
+            reached = split_recipients(rules, members).reached
+            _enqueue_direct_messages(session, ticket, question, reached, reminder=True)
             record_event(
                 session,
                 ticket,

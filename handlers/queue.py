@@ -3,10 +3,15 @@
 A filter is a list of words, every one of which must hold: `mine urgent
 tag:vip >2h text:refund`. Values of one kind that a ticket holds only one of
 (statuses, priorities, topics) are alternatives; tags and text words must all
-be there.
+be there. A value of several words is quoted (`topic:"new feature"`) or
+written with `_` for each space (`topic:new_feature`).
+
+Text is compared in lower case with `unicode_lower`, because SQLite's own
+lower() leaves Cyrillic capitals as they are.
 """
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +21,7 @@ from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from handlers.commands import PRIORITY_WORDS, STATUS_WORDS, CommandSyntaxError
+from handlers.durations import parse_duration
 from handlers.i18n import N_
 from store.models import (
     Customer,
@@ -26,6 +32,7 @@ from store.models import (
     TicketStatus,
     TicketTag,
 )
+from store.text_match import unicode_lower
 from store.types import utcnow
 
 PRIORITY_RANK = case(
@@ -65,23 +72,42 @@ PREFIXES: dict[str, str] = {
     "text": "text",
     "текст": "text",
 }
-AGE_WORD = re.compile(r"([<>])(\d+)\s*([a-zа-я]+)")
+# An age is one or more parts of a number and a unit, as durations are in
+# rules.yaml: >2h, <30m, >1h30m, >2д3ч.
+AGE_WORD = re.compile(r"([<>])((?:\d+[a-zа-яё]+)+)")
+AGE_PART = re.compile(r"(\d+)([a-zа-яё]+)")
+# The units of an age, by the unit of handlers/durations.py they stand for;
+# a week is read as seven days.
 AGE_UNITS = {
-    "m": "minutes",
-    "min": "minutes",
-    "м": "minutes",
-    "мин": "minutes",
-    "h": "hours",
-    "ч": "hours",
-    "d": "days",
-    "д": "days",
-    "w": "weeks",
-    "н": "weeks",
+    "m": "m",
+    "min": "m",
+    "м": "m",
+    "мин": "m",
+    "h": "h",
+    "ч": "h",
+    "d": "d",
+    "д": "d",
+    "w": "w",
+    "н": "w",
 }
+DAYS_PER_WEEK = 7
+# The quotes that hold a value of several words together, by their opening mark.
+QUOTES = {'"': '"', "“": "”", "«": "»"}
+_QUOTED = "|".join(
+    f"{re.escape(opening)}[^{re.escape(closing)}]*{re.escape(closing)}"
+    for opening, closing in QUOTES.items()
+)
+# A filter word: a run of non-space characters and quoted passages. A quote
+# that is never closed is an ordinary character.
+FILTER_WORD = re.compile(rf"(?:{_QUOTED}|\S)+")
 UNKNOWN_FILTER = N_(
     "Unknown filter {word}. Use mine, unassigned, owner:NAME, a status (open, on_hold, solved, "
     "closed), a priority (low, normal, high, urgent), tag:TAG, topic:TOPIC, text:WORD, "
-    "an age such as >2h, <30m or >3d, or the name of a saved view."
+    "an age such as >2h, >1h30m, <30m or >3d, or the name of a saved view. Write a value of "
+    'several words with _ for spaces or in quotes: topic:new_feature or topic:"new feature".'
+)
+AGE_TOO_LONG = N_(
+    "The age {word} is longer than the calendar can count; use a shorter one, such as >30d."
 )
 
 
@@ -139,9 +165,14 @@ def parse_queue_filter(
     against. Raises CommandSyntaxError naming the first word it does not know.
     """
     words = _FilterWords()
-    for word in (argument or "").split():
+    for word in filter_words(argument):
         _read_word(words, word, actor_name, people)
     return words.freeze()
+
+
+def filter_words(argument: str | None) -> list[str]:
+    """Split a filter into its words, keeping a quoted value together: `topic:"new feature"`."""
+    return FILTER_WORD.findall(argument or "")
 
 
 def _read_word(
@@ -150,6 +181,7 @@ def _read_word(
     lowered = word.lower()
     prefix, colon, value = lowered.partition(":")
     kind = PREFIXES.get(prefix) if colon else None
+    value = _unquote(value)
     if kind is not None and value:
         _read_prefixed(words, kind, value, word, actor_name, people)
     elif lowered in MINE_WORDS and actor_name is not None:
@@ -161,9 +193,16 @@ def _read_word(
     elif lowered in PRIORITY_WORDS:
         words.priorities = [*(words.priorities or []), PRIORITY_WORDS[lowered]]
     elif AGE_WORD.fullmatch(lowered):
-        _read_age(words, lowered, word)
+        _read_age(words, word)
     else:
         raise CommandSyntaxError(UNKNOWN_FILTER, word=word)
+
+
+def _unquote(value: str) -> str:
+    """Return a quoted value without its quotes and with each run of spaces made one space."""
+    if len(value) >= 2 and QUOTES.get(value[0]) == value[-1]:
+        return " ".join(value[1:-1].split())
+    return value
 
 
 def _read_prefixed(
@@ -193,6 +232,8 @@ def _read_prefixed(
 def _read_owner(
     words: _FilterWords, value: str, word: str, actor_name: str | None, people: Sequence[str]
 ) -> None:
+    # A Slack mention after owner: reaches the filter as "@Name".
+    value = value.removeprefix("@")
     if value in MINE_WORDS and actor_name is not None:
         words.owner = actor_name
     elif value in UNASSIGNED_WORDS:
@@ -217,17 +258,42 @@ def match_person(value: str, people: Sequence[str]) -> str | None:
     return first_words[0] if len(first_words) == 1 else None
 
 
-def _read_age(words: _FilterWords, lowered: str, word: str) -> None:
-    match = AGE_WORD.fullmatch(lowered)
-    assert match is not None
-    sign, amount, unit = match.groups()
-    if unit not in AGE_UNITS:
-        raise CommandSyntaxError(UNKNOWN_FILTER, word=word)
-    age = timedelta(**{AGE_UNITS[unit]: int(amount)})
+def _read_age(words: _FilterWords, word: str) -> None:
+    age = read_age(word)
+    assert age is not None
+    sign, length = age
     if sign == ">":
-        words.older_than = age
+        words.older_than = length
     else:
-        words.younger_than = age
+        words.younger_than = length
+
+
+def read_age(word: str) -> tuple[str, timedelta] | None:
+    """Return the sign and the length of an age word (`>2h`, `<30m`, `>1h30m`); None for others.
+
+    The parts are added up and read by rules.yaml's duration parser, so an age
+    means what the same duration means there. Raises CommandSyntaxError for an
+    unknown unit (`>2hours`) or an age too long to count.
+    """
+    match = AGE_WORD.fullmatch(word.lower())
+    if match is None:
+        return None
+    sign, body = match.groups()
+    totals: Counter[str] = Counter()
+    try:
+        for amount, unit in AGE_PART.findall(body):
+            if unit not in AGE_UNITS:
+                raise CommandSyntaxError(UNKNOWN_FILTER, word=word)
+            if AGE_UNITS[unit] == "w":
+                totals["d"] += DAYS_PER_WEEK * int(amount)
+            else:
+                totals[AGE_UNITS[unit]] += int(amount)
+        length = parse_duration("".join(f"{count}{unit}" for unit, count in totals.items()))
+    except (OverflowError, ValueError):
+        # int() rejects numbers of more than 4300 digits, and timedelta more than 999999999 days.
+        raise CommandSyntaxError(AGE_TOO_LONG, word=word) from None
+    assert isinstance(length, timedelta)
+    return sign, length
 
 
 def list_tickets(
@@ -263,10 +329,14 @@ def filtered_query(queue_filter: QueueFilter, now: datetime) -> Select[Ticket]:
     if queue_filter.priorities:
         query = query.where(Ticket.priority.in_(queue_filter.priorities))
     if queue_filter.topics:
-        query = query.where(func.lower(Ticket.topic).in_(queue_filter.topics))
+        topics = {spelling for topic in queue_filter.topics for spelling in _spellings(topic)}
+        query = query.where(unicode_lower(Ticket.topic).in_(sorted(topics)))
     for tag in queue_filter.tags:
         query = query.where(
-            exists().where(TicketTag.ticket_id == Ticket.id, func.lower(TicketTag.tag) == tag)
+            exists().where(
+                TicketTag.ticket_id == Ticket.id,
+                unicode_lower(TicketTag.tag).in_(_spellings(tag)),
+            )
         )
     waiting_since = AGE_START
     if queue_filter.older_than is not None:
@@ -285,16 +355,21 @@ def _text_condition(text: str) -> ColumnElement[bool]:
         .where(Customer.id == Ticket.customer_id)
         .where(
             or_(
-                func.lower(Customer.name).contains(text, autoescape=True),
+                unicode_lower(Customer.name).contains(text, autoescape=True),
                 exists().where(
                     CustomerAddress.customer_id == Customer.id,
-                    func.lower(CustomerAddress.address).contains(text, autoescape=True),
+                    unicode_lower(CustomerAddress.address).contains(text, autoescape=True),
                 ),
             )
         )
         .exists()
     )
-    return or_(func.lower(Ticket.subject).contains(text, autoescape=True), customer)
+    return or_(unicode_lower(Ticket.subject).contains(text, autoescape=True), customer)
+
+
+def _spellings(value: str) -> list[str]:
+    """Return how a tag or topic typed as `value` may be stored: `new_feature` or `new feature`."""
+    return sorted({value, value.replace("_", " ")})
 
 
 def list_open_tickets(session: Session, limit: int = 50) -> list[Ticket]:

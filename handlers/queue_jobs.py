@@ -10,7 +10,6 @@ writer), so each reminder and each closing happens once.
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ScalarSelect, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +21,7 @@ from handlers.notifications import enqueue_card_update, enqueue_person_notice
 from handlers.questions import remind_unanswered_questions
 from handlers.sla import change_ticket_status, check_sla
 from store.models import Event, Ticket, TicketStatus
+from store.post_journal import prune_post_journal
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ def run_queue_jobs(
         question_reminders=remind_unanswered_questions(session_factory, rules, now),
         expired_drafts=expire_stale_drafts(session_factory, now),
     )
+    # Housekeeping, not counted: a count wakes the outbox, and this gives it nothing to do.
+    prune_post_journal(session_factory, now)
     if counts != JobCounts(0, 0, 0, 0, 0):
         logger.info(
             "queue jobs: %d reminders, %d tickets closed, %d SLA alerts, %d question reminders",
@@ -95,9 +97,8 @@ def remind_on_hold(session_factory: sessionmaker[Session], rules: Rules, now: da
             .order_by(Ticket.id)
             .limit(BATCH_SIZE)
         ).all()
-    zone = ZoneInfo(rules.timezone)
     return sum(
-        _remind(session_factory, ticket_id, on_hold_at, now, zone) for ticket_id, on_hold_at in due
+        _remind(session_factory, ticket_id, on_hold_at, now) for ticket_id, on_hold_at in due
     )
 
 
@@ -106,7 +107,6 @@ def _remind(
     ticket_id: int,
     on_hold_at: datetime,
     now: datetime,
-    zone: ZoneInfo,
 ) -> bool:
     """Claim the reminder of one ticket and queue it; return False when another worker has it."""
     with session_factory.begin() as session:
@@ -132,11 +132,9 @@ def _remind(
             ticket,
             ticket.assignee,
             ON_HOLD_REMINDER,
-            {
-                "number": ticket.number,
-                "since": on_hold_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-                "subject": ticket.subject[:200],
-            },
+            {"number": ticket.number, "subject": ticket.subject[:200]},
+            moments={"since": on_hold_at},
+            link_thread=True,
         )
     logger.info("ticket #%d: on-hold reminder queued", ticket.number)
     return True

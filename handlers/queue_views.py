@@ -2,7 +2,8 @@
 
 The words of a view (`views:` in rules.yaml) stand in for its name, so
 `/desk list morning` and `/desk list morning tag:vip` both work. The result
-is plain data that each messenger renders in its own way.
+is plain data that each messenger renders in its own way; `waiting_label`
+words how long each customer has waited, the same in every messenger.
 
 A view is checked before it is used: rules.yaml may be reloaded with a view
 that no longer works (an owner who left, a typo), and `threaddesk rules
@@ -14,12 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from babel.dates import format_timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.commands import CommandSyntaxError
 from handlers.config import Rules
-from handlers.i18n import N_
-from handlers.queue import AGE_UNITS, AGE_WORD, QueueFilter, list_tickets, parse_queue_filter
+from handlers.i18n import N_, Translator
+from handlers.queue import AGE_TOO_LONG as AGE_TOO_LONG  # rules_check reads it from here
+from handlers.queue import (
+    QueueFilter,
+    filter_words,
+    list_tickets,
+    parse_queue_filter,
+    read_age,
+)
 from store.models import Ticket
 
 logger = logging.getLogger(__name__)
@@ -28,9 +37,6 @@ LIST_LIMIT = 50
 # The owner name that `mine` in a saved view means while the view is checked
 # outside a request. Any name works.
 VIEW_CHECKER = "(view check)"
-AGE_TOO_LONG = N_(
-    "The age {word} is longer than the calendar can count; use a shorter one, such as >30d."
-)
 INVALID_VIEW = N_(
     "The saved view {view} in rules.yaml cannot be used: {word} is not a valid filter there. "
     "Ask an admin to run threaddesk rules check."
@@ -50,6 +56,9 @@ class ListedTicket:
     customer_address: str
     assignee: str | None
     waiting_since: datetime | None
+    # How long the customer had waited (see AGE_START in handlers/queue.py)
+    # when the list was read; never negative.
+    waited: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ class QueueListing:
 def expand_views(argument: str | None, views: Mapping[str, str]) -> str:
     """Replace each word that names a view by the view's words (once: views do not nest)."""
     by_name = {name.lower(): words for name, words in views.items()}
-    return " ".join(by_name.get(word.lower(), word) for word in (argument or "").split())
+    return " ".join(by_name.get(word.lower(), word) for word in filter_words(argument))
 
 
 def read_queue(
@@ -92,7 +101,7 @@ def read_queue(
         tickets = list_tickets(
             session, queue_filter, limit=LIST_LIMIT, order=rules.queue_order, now=now
         )
-        listed = tuple(_listed(ticket) for ticket in tickets)
+        listed = tuple(_listed(ticket, now) for ticket in tickets)
     views = tuple(rules.views.items()) if not (argument or "").strip() else ()
     return QueueListing(tickets=listed, views=views)
 
@@ -105,20 +114,19 @@ def read_filter(
     An age such as `>99999999d` passes the parser, but subtracting it from
     `now` raises OverflowError, so it is rejected here as an invalid word.
     """
-    for word in (argument or "").split():
+    for word in filter_words(argument):
         _check_age(word, now)
     return parse_queue_filter(argument, actor_name, people)
 
 
 def _check_age(word: str, now: datetime) -> None:
-    match = AGE_WORD.fullmatch(word.lower())
-    if match is None or match.group(3) not in AGE_UNITS:
+    age = read_age(word)
+    if age is None:
         return
     try:
         # Only the subtraction matters: it raises when the age reaches back before year 1.
-        # int() raises ValueError past Python's limit of 4300 digits.
-        now - timedelta(**{AGE_UNITS[match.group(3)]: int(match.group(2))})
-    except (OverflowError, ValueError):
+        now - age[1]
+    except OverflowError:
         raise CommandSyntaxError(AGE_TOO_LONG, word=word) from None
 
 
@@ -130,7 +138,7 @@ def filter_word_errors(
     Each word is read on its own, so every bad word is found, not only the first.
     """
     errors = []
-    for word in words.split():
+    for word in filter_words(words):
         try:
             read_filter(word, VIEW_CHECKER, people, now)
         except CommandSyntaxError as error:
@@ -143,7 +151,7 @@ def _broken_view(
 ) -> QueueListing | None:
     """Return the error listing for the first view named in `argument` that cannot be used."""
     by_name = {name.lower(): (name, words) for name, words in views.items()}
-    for typed in (argument or "").split():
+    for typed in filter_words(argument):
         if typed.lower() not in by_name:
             continue
         name, words = by_name[typed.lower()]
@@ -155,8 +163,9 @@ def _broken_view(
     return None
 
 
-def _listed(ticket: Ticket) -> ListedTicket:
+def _listed(ticket: Ticket, now: datetime) -> ListedTicket:
     addresses = ticket.customer.addresses
+    waiting_since = ticket.last_customer_message_at or ticket.created_at
     return ListedTicket(
         ticket_id=ticket.id,
         number=ticket.number,
@@ -166,8 +175,15 @@ def _listed(ticket: Ticket) -> ListedTicket:
         customer_name=ticket.customer.name,
         customer_address=addresses[0].address if addresses else "",
         assignee=ticket.assignee,
-        waiting_since=ticket.last_customer_message_at or ticket.created_at,
+        waiting_since=waiting_since,
+        waited=max(now - waiting_since, timedelta(0)) if waiting_since else timedelta(0),
     )
+
+
+def waiting_label(ticket: ListedTicket, t: Translator) -> str:
+    """Return how long the ticket's customer has waited in the reader's language: "waiting 3 hr"."""
+    age = format_timedelta(ticket.waited, format="short", locale=t.locale)
+    return t.gettext("waiting {age}", age=age)
 
 
 def view_lines(views: Sequence[tuple[str, str]]) -> list[str]:

@@ -14,7 +14,7 @@ from email.policy import default
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.collisions import check_new_reply
+from handlers.collisions import check_new_reply, refusal_with_recent_reply
 from handlers.i18n import N_
 from handlers.notifications import enqueue_card_update, enqueue_email, enqueue_follow_up
 from handlers.people import Actor
@@ -72,7 +72,8 @@ def send_reply(
 
         owner = claim(session, ticket.id, actor.name)
         if owner.outcome == ClaimOutcome.HELD_BY_OTHER:
-            return held_by_other(number, owner.owner, owner.claimed_at)
+            refusal = held_by_other(number, owner.owner, owner.claimed_at)
+            return refusal_with_recent_reply(session, ticket, owner.owner or "", refusal)
 
         try:
             request = build_reply_request(session, ticket, settings, text, agent_name=actor.name)
@@ -120,7 +121,8 @@ def reply_refusal(
         if ticket is None:
             return Feedback(N_("Ticket #{number} not found."), {"number": number}, ok=False)
         if ticket.assignee is not None and ticket.assignee != actor.name:
-            return held_by_other(number, ticket.assignee, ticket.assigned_at)
+            refusal = held_by_other(number, ticket.assignee, ticket.assigned_at)
+            return refusal_with_recent_reply(session, ticket, ticket.assignee, refusal)
     return None
 
 

@@ -21,6 +21,8 @@ import yaml
 from handlers.business_hours import WEEKDAYS
 from handlers.commands import PRIORITY_WORDS, STATUS_WORDS, CommandSyntaxError
 from handlers.config import Rules, load_rules, locate
+from handlers.digest_cron import FIRES_WITHIN, next_fire_time
+from handlers.questions import chat_messengers, split_recipients
 from handlers.queue import MINE_WORDS, UNASSIGNED_WORDS
 from handlers.queue_views import AGE_TOO_LONG, filter_word_errors
 from handlers.rules_engine import Action, Condition
@@ -109,6 +111,8 @@ def find_problems(rules: Rules) -> list[Problem]:
     problems.extend(_template_problems(rules))
     problems.extend(_rule_problems(rules))
     problems.extend(_view_problems(rules))
+    problems.extend(_department_problems(rules))
+    problems.extend(_digest_problems(rules))
     return problems
 
 
@@ -340,6 +344,25 @@ def _action_problems(rules: Rules, action: Action, location: Location) -> Iterat
             )
 
 
+def _department_problems(rules: Rules) -> Iterator[Problem]:
+    """Warn about department members whom no messenger of the file can send a question to."""
+    messengers = chat_messengers(rules)
+    keys = " or ".join(messengers)
+    entries = " or ".join(f"{messenger}: USER_ID" for messenger in messengers)
+    for name, department in rules.departments.items():
+        recipients = split_recipients(rules, department.members)
+        unreached = {member.name for member in recipients.unreached}
+        for index, member in enumerate(department.members):
+            if member.name not in unreached:
+                continue
+            yield Problem(
+                ("departments", name, "members", index),
+                f"member {member.name!r} has no {keys} id, so questions to {name} "
+                f"(/desk ask) cannot reach them; add {entries} to their entry",
+                severity="warning",
+            )
+
+
 def _view_problems(rules: Rules) -> Iterator[Problem]:
     """Find saved views that `/desk list` cannot use, or whose name hides a filter word."""
     people = [agent.name for agent in rules.agents]
@@ -408,3 +431,29 @@ def _view_word_problem(
         suggest(word, FILTER_KEYWORDS),
         at_value=True,
     )
+
+
+def _digest_problems(rules: Rules) -> Iterator[Problem]:
+    """Warn about digest schedules that are valid cron but post nothing, or not when meant."""
+    schedules = {"daily": rules.digest.daily, "weekly": rules.digest.weekly}
+    now = utcnow()
+    years = FIRES_WITHIN.days // 366
+    for kind, cron in schedules.items():
+        if cron is None:
+            continue
+        if next_fire_time(cron, rules.timezone, now) is None:
+            yield Problem(
+                ("digest", kind),
+                f"{cron!r} does not fire within the next {years} years (a date such as "
+                "February 31 never comes), so this digest is never posted; check the day "
+                "and the month",
+                severity="warning",
+                at_value=True,
+            )
+    if any(schedules.values()) and not (rules.slack.digest_channel or rules.telegram.digest_chat):
+        yield Problem(
+            ("digest",),
+            "a digest schedule is set, but neither slack.digest_channel nor "
+            "telegram.digest_chat is, so no digest is posted",
+            severity="warning",
+        )

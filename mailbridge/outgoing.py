@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 
@@ -311,7 +312,7 @@ def _checked_addr_spec(address: str) -> str:
     ascii_address = _ascii_address(address)
     try:
         return HeaderAddress(addr_spec=ascii_address).addr_spec
-    except (ValueError, IndexError) as error:
+    except (ValueError, IndexError, HeaderParseError) as error:
         raise ComposeError(f"invalid email address {address!r}: {error}") from None
 
 

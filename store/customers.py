@@ -43,6 +43,8 @@ TICKETS = cast(Table, Ticket.__table__)
 
 # A chain of merges longer than this is a loop in broken data, not a real history.
 MAX_MERGE_DEPTH = 100
+# The customer's own fields that a merge fills in from the merged customer when empty.
+MERGED_FIELDS = ("name", "phone", "company")
 
 
 class AddressTaken(Exception):
@@ -56,12 +58,19 @@ class AddressTaken(Exception):
 
 @dataclass(frozen=True)
 class MergeResult:
-    """The result of a merge: the tickets and addresses moved to the target customer."""
+    """The result of a merge: the tickets and addresses moved to the target customer.
+
+    `dropped` lists the source's (field, value) pairs that the target kept
+    its own value of, such as ("phone", "111"), so that the caller can note
+    them.
+    """
 
     target_id: int
     source_id: int
     moved_ticket_numbers: tuple[int, ...]
     moved_addresses: tuple[str, ...]
+    moved_ticket_ids: tuple[int, ...] = ()
+    dropped: tuple[tuple[str, str], ...] = ()
 
 
 def resolve(session: Session, customer_id: int) -> Customer | None:
@@ -206,10 +215,12 @@ def merge(session: Session, target: Customer, source: Customer, actor: str) -> M
     """Merge customer `source` into `target`, in the caller's transaction.
 
     Addresses, notes, tickets and the tags that `target` lacks move to
-    `target`; its empty name, phone and company are filled from `source`.
-    `source` keeps its row with `merged_into_id` set, and every moved ticket
-    gets a `customer_merged` event. Customers merged into `source` earlier
-    are pointed at `target` too.
+    `target`; its empty name, phone and company are filled from `source`,
+    and a different value of `source` where `target` has one is returned in
+    `dropped`. The moved addresses come after the target's own, so its
+    first address, the one cards show, stays. `source` keeps its row with
+    `merged_into_id` set, and every moved ticket gets a `customer_merged`
+    event. Customers merged into `source` earlier are pointed at `target` too.
     """
     lock_customers(session, [target.id, source.id])
     session.refresh(source)
@@ -223,13 +234,20 @@ def merge(session: Session, target: Customer, source: Customer, actor: str) -> M
         .values(customer_id=target.id)
     )
     moved_tickets = _move_tickets(session, target.id, sources, actor, source.id)
-    _fill_blanks(target, source)
+    dropped = _fill_blanks(target, source)
     session.flush()
     session.execute(
         update(CUSTOMERS).where(CUSTOMERS.c.id.in_(sources)).values(merged_into_id=target.id)
     )
     session.expire_all()
-    return MergeResult(target.id, source.id, tuple(moved_tickets), tuple(moved_addresses))
+    return MergeResult(
+        target.id,
+        source.id,
+        tuple(number for _, number in moved_tickets),
+        tuple(moved_addresses),
+        moved_ticket_ids=tuple(ticket_id for ticket_id, _ in moved_tickets),
+        dropped=tuple(dropped),
+    )
 
 
 def absorb_stragglers(session: Session, root_id: int, actor: str) -> list[int]:
@@ -237,19 +255,29 @@ def absorb_stragglers(session: Session, root_id: int, actor: str) -> list[int]:
     merged = [member for member in family_ids(session, root_id) if member != root_id]
     if not merged:
         return []
-    return _move_tickets(session, root_id, merged, actor, None)
+    return [number for _, number in _move_tickets(session, root_id, merged, actor, None)]
 
 
 def _move_addresses(session: Session, target_id: int, sources: list[int]) -> list[str]:
+    """Give the sources' addresses to `target_id` as new rows, after the target's own.
+
+    The first address by row id is the customer's primary one (cards and
+    profiles show it first). Moving the rows as they are would put an older
+    address of the source first; inserting them again keeps the target's.
+    """
     addresses = list(
         session.scalars(
-            select(CustomerAddress.address).where(CustomerAddress.customer_id.in_(sources))
+            select(CustomerAddress.address)
+            .where(CustomerAddress.customer_id.in_(sources))
+            .order_by(CustomerAddress.id)
         ).all()
     )
+    if not addresses:
+        return []
+    session.execute(delete(CUSTOMER_ADDRESSES).where(CUSTOMER_ADDRESSES.c.customer_id.in_(sources)))
     session.execute(
-        update(CUSTOMER_ADDRESSES)
-        .where(CUSTOMER_ADDRESSES.c.customer_id.in_(sources))
-        .values(customer_id=target_id)
+        insert(CUSTOMER_ADDRESSES),
+        [{"customer_id": target_id, "address": address} for address in addresses],
     )
     return addresses
 
@@ -269,8 +297,11 @@ def _move_tags(session: Session, target_id: int, sources: list[int]) -> None:
 
 def _move_tickets(
     session: Session, target_id: int, sources: list[int], actor: str, source_id: int | None
-) -> list[int]:
-    """Move the sources' tickets to `target_id` and log a `customer_merged` event on each."""
+) -> list[tuple[int, int]]:
+    """Move the sources' tickets to `target_id`, log a `customer_merged` event on each.
+
+    Return the (id, number) of each moved ticket.
+    """
     rows = session.execute(
         select(TICKETS.c.id, TICKETS.c.number, TICKETS.c.customer_id)
         .where(TICKETS.c.customer_id.in_(sources))
@@ -302,13 +333,18 @@ def _move_tickets(
             for row in rows
         ],
     )
-    return [int(row.number) for row in rows]
+    return [(int(row.id), int(row.number)) for row in rows]
 
 
-def _fill_blanks(target: Customer, source: Customer) -> None:
-    if not target.name and source.name:
-        target.name = source.name
-    if not target.phone and source.phone:
-        target.phone = source.phone
-    if not target.company and source.company:
-        target.company = source.company
+def _fill_blanks(target: Customer, source: Customer) -> list[tuple[str, str]]:
+    """Fill the target's empty fields from the source; return the source's values not taken."""
+    dropped: list[tuple[str, str]] = []
+    for field in MERGED_FIELDS:
+        mine, theirs = getattr(target, field), getattr(source, field)
+        if not theirs:
+            continue
+        if not mine:
+            setattr(target, field, theirs)
+        elif mine.strip() != theirs.strip():
+            dropped.append((field, theirs))
+    return dropped

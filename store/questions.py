@@ -12,7 +12,10 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from store.models import Question, QuestionDelivery, Ticket
+from store.models import Event, Question, QuestionDelivery, Ticket
+
+# The audit log's kind of an answer relayed into the ticket (handlers/questions.py).
+QUESTION_ANSWERED = "question_answered"
 
 
 def add_question(
@@ -75,6 +78,22 @@ def mark_answered(session: Session, question: Question, person: str, at: datetim
         .execution_options(synchronize_session="fetch")
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def last_answer_at(session: Session, question: Question, person: str) -> datetime | None:
+    """Return when `person` last answered `question`, read from the ticket's audit log."""
+    events = session.scalars(
+        select(Event)
+        .where(
+            Event.ticket_id == question.ticket_id,
+            Event.kind == QUESTION_ANSWERED,
+            Event.actor == person,
+        )
+        .order_by(Event.at.desc(), Event.id.desc())
+    ).all()
+    return next(
+        (event.at for event in events if event.data.get("question_id") == question.id), None
+    )
 
 
 def unanswered_departments(session: Session, ticket_id: int) -> tuple[str, ...]:

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import make_engine, make_session_factory, upgrade
+from store.db import alembic_config, make_engine, make_session_factory, upgrade
 from store.models import Base
 from tests.intake_support import Intake, make_intake
 from tests.smtpserver import SmtpServer
@@ -43,6 +44,11 @@ def corpus_dir() -> Path:
 
 
 def _postgres_engine() -> Iterator[Engine]:
+    yield from postgres_engine_at("head")
+
+
+def postgres_engine_at(revision: str) -> Iterator[Engine]:
+    """Yield an engine on a fresh PostgreSQL schema migrated up to `revision`, then drop it."""
     url = os.environ.get("THREADDESK_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
     schema = f"td_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(url)
@@ -60,7 +66,7 @@ def _postgres_engine() -> Iterator[Engine]:
         url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True
     )
     try:
-        upgrade(engine)
+        command.upgrade(alembic_config(engine), revision)
         yield engine
     finally:
         engine.dispose()

@@ -260,3 +260,30 @@ def test_two_replies_by_one_agent_are_not_held(slack: SlackTestDesk) -> None:
     slack.requests.submit_reply(SVETA, open_reply(slack, SVETA), "And clear the cache.")
 
     assert reply_rows(slack.session_factory) == [("Sveta", "queued"), ("Sveta", "queued")]
+
+
+def test_refused_reply_shows_owners_reply(slack: SlackTestDesk) -> None:
+    sveta_view = open_reply(slack, SVETA)
+    dmitry_view = open_reply(slack, DMITRY)
+    slack.requests.submit_reply(SVETA, sveta_view, "Please try again now.")
+
+    response = slack.requests.submit_reply(DMITRY, dmitry_view, "Fixed on our side.")
+    errors = json.loads(response.body)["errors"]
+
+    [error] = errors.values()
+    assert error.startswith("Ticket #1 is held by Sveta, who replied to the customer at ")
+    assert error.endswith(": Please try again now.")
+    assert reply_rows(slack.session_factory) == [("Sveta", "queued")]
+
+
+def test_refusal_after_window_names_owner_only(slack: SlackTestDesk) -> None:
+    slack.requests.submit_reply(SVETA, open_reply(slack, SVETA), "Please try again now.")
+    with slack.session_factory.begin() as session:
+        session.execute(
+            update(Message).values(created_at=utcnow() - REPLY_WINDOW - timedelta(seconds=5))
+        )
+
+    response = slack.requests.submit_reply(DMITRY, open_reply(slack, DMITRY), "Fixed.")
+
+    [error] = json.loads(response.body)["errors"].values()
+    assert error.startswith("Ticket #1 is held by Sveta since ")

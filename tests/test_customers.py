@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleCommands, ConsoleMessenger
+from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
 from handlers.customers import CustomerRef, merge_customers
 from handlers.i18n import Translator
@@ -71,6 +73,19 @@ def customer_of(session_factory: sessionmaker[Session], address: str) -> Custome
         ).one()
         session.expunge(customer)
         return customer
+
+
+def addresses_of(session_factory: sessionmaker[Session], address: str) -> list[str]:
+    """Return every address of the customer who has `address`."""
+    customer_id = customer_of(session_factory, address).id
+    with session_factory() as session:
+        return list(
+            session.scalars(
+                select(CustomerAddress.address)
+                .where(CustomerAddress.customer_id == customer_id)
+                .order_by(CustomerAddress.id)
+            )
+        )
 
 
 def test_profile_by_address_lists_tickets_with_thread_links(
@@ -151,6 +166,62 @@ def test_taken_address_rejected_with_merge_hint(
     assert customer_of(session_factory, "m.example@work.example.net").name == "M. Example"
 
 
+def test_escaped_text_stored_as_typed(
+    slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session]
+) -> None:
+    # Slack sends &, < and > in a command's text as &amp;, &lt; and &gt;.
+    assert command(slack, fake, "customer 2 company Procter &amp; Gamble") == (
+        "Company of Marta Example <marta@example.org> set to Procter & Gamble."
+    )
+    command(slack, fake, "customer 1 note Wrote &lt;b&gt;bold&lt;/b&gt; &amp;lt; is literal")
+    command(slack, fake, "customer 1 tag r&amp;d")
+
+    customer = customer_of(session_factory, "marta@example.org")
+    with session_factory() as session:
+        notes = session.scalars(select(CustomerNote.text)).all()
+        tags = session.scalars(select(CustomerTag.tag)).all()
+    assert customer.company == "Procter & Gamble"
+    # Unescaped once: what the agent typed as "&lt;" stays "&lt;".
+    assert notes == ["Wrote <b>bold</b> &lt; is literal"]
+    assert tags == ["r&d"]
+    assert "Company: Procter & Gamble" in command(slack, fake, "customer 1")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["a@b@c", "a b@example.org", "@example.org", "marta@", "a@b.org, c@d.org", "a@exa..mple"],
+)
+def test_invalid_address_rejected(
+    slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session], typed: str
+) -> None:
+    answer = command(slack, fake, f"customer 1 address {typed}")
+
+    assert answer.startswith(f"{typed} is not an email address.")
+    assert "/desk customer EMAIL-or-N" in answer
+    assert addresses_of(session_factory, "marta@example.org") == ["marta@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Marta.Home@Example.org", "marta.home@example.org"),
+        ("Marta Home &lt;marta.home@example.org&gt;", "marta.home@example.org"),
+        ("marta@пример.рф", "marta@пример.рф"),
+    ],
+)
+def test_address_read_from_typed_text(
+    slack: SlackTestDesk,
+    fake: FakeSlack,
+    session_factory: sessionmaker[Session],
+    typed: str,
+    stored: str,
+) -> None:
+    answer = command(slack, fake, f"customer 1 address {typed}")
+
+    assert answer == f"Address {stored} added to Marta Example <marta@example.org>."
+    assert stored in addresses_of(session_factory, "marta@example.org")
+
+
 def test_department_member_reads_but_does_not_change(
     slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session]
 ) -> None:
@@ -206,13 +277,15 @@ def test_merge_moves_everything_and_keeps_the_trail(
         notes = session.scalars(
             select(CustomerNote.text).where(CustomerNote.customer_id == target.id)
         )
-        assert sorted(notes) == ["Home address", "Work address"]
+        assert sorted(notes)[:2] == ["Home address", "Work address"]
         events = session.execute(
             select(Ticket.number, Event.data).join(Ticket).where(Event.kind == "customer_merged")
         ).all()
         assert [(number, data["from_customer"]) for number, data in events] == [(3, source_id)]
     profile = command(slack, fake, "customer 3")
     assert "Customer: Marta Example <marta@example.org, m.example@work.example.net>" in profile
+    # Marta's name stays; the other one is kept as a note, worded for the reader.
+    assert "Merged from M. Example <m.example@work.example.net>: name M. Example" in profile
     assert [line.split(" ")[0] for line in profile.splitlines() if line.startswith("#")] == [
         "#3",
         "#2",
@@ -389,3 +462,75 @@ def test_console_customer_command(session_factory: sessionmaker[Session], tmp_pa
     assert lines[2] == ("Customer: Marta Example <marta@example.org, m.example@work.example.net>")
     assert "Tags: vip" in lines
     assert [line.split(" ")[0] for line in lines if line.startswith("#")] == ["#2", "#1"]
+
+
+def card_updates(fake: FakeSlack, card_ts: str) -> list[str]:
+    """Return the texts of the redraws of one card, oldest first."""
+    return [
+        unescape("\n".join(call.texts()))
+        for call in fake.calls("chat.update")
+        if call.args.get("ts") == card_ts
+    ]
+
+
+def test_merge_redraws_moved_cards(
+    slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session]
+) -> None:
+    assert card_updates(fake, slack.card_ts(3)) == []
+
+    command(slack, fake, "customer merge 1 3")
+    slack.deliver()
+
+    redrawn = card_updates(fake, slack.card_ts(3))
+    assert len(redrawn) == 1
+    assert "Marta Example <marta@example.org>" in redrawn[0]
+    # Marta's own cards show what they showed before, so they are left alone.
+    assert card_updates(fake, slack.card_ts(1)) == []
+
+
+def test_merge_keeps_target_address(
+    slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session]
+) -> None:
+    """Merging the older customer (Marta's home address) into the newer one (her work address)."""
+    answer = command(slack, fake, "customer merge 3 1")
+    slack.deliver()
+
+    assert answer.startswith(f"{MARTA} is merged into {MARTA_WORK}.")
+    assert addresses_of(session_factory, "marta@example.org") == [
+        "m.example@work.example.net",
+        "marta@example.org",
+    ]
+    profile = command(slack, fake, "customer 1")
+    assert "Customer: M. Example <m.example@work.example.net, marta@example.org>" in profile
+    assert MARTA_WORK in card_updates(fake, slack.card_ts(1))[-1]
+    assert MARTA_WORK in card_updates(fake, slack.card_ts(2))[-1]
+
+
+def test_merge_notes_dropped_value(
+    slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session]
+) -> None:
+    command(slack, fake, "customer 1 phone 222")
+    command(slack, fake, "customer 3 phone 111")
+    command(slack, fake, "customer 3 company Example GmbH")
+
+    command(slack, fake, "customer merge 1 3")
+    marta = customer_of(session_factory, "marta@example.org")
+    profile = command(slack, fake, "customer 1")
+
+    assert (marta.phone, marta.company) == ("222", "Example GmbH")
+    assert f"Merged from {MARTA_WORK}: phone 111" in profile
+    assert f"Merged from {MARTA_WORK}: name M. Example" in profile
+    assert "company" not in profile.split("Merged from", 1)[1]
+
+
+def test_merge_logged_with_values(
+    slack: SlackTestDesk, fake: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bot.slack.customer_profile"):
+        command(slack, fake, "customer merge 1 3")
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.slack.customer_profile"]
+    assert logged == [
+        f"customer merge by Sveta: {MARTA_WORK} is merged into {MARTA}. Tickets moved: 1. "
+        "Addresses moved: 1."
+    ]

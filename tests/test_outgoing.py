@@ -548,3 +548,9 @@ def test_outgoing_keeps_ticket_and_date() -> None:
     outgoing = compose_reply(request())
     assert outgoing.ticket_number == 42
     assert outgoing.sent_at == datetime(2025, 3, 18, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("bad", ["a@b@c", "<a@b.c>"])
+def test_malformed_recipient_rejected(bad: str) -> None:
+    with pytest.raises(ComposeError, match="invalid email address"):
+        compose_reply(request(cc=[Address("", bad)]))

@@ -15,10 +15,12 @@ from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
 from handlers.people import Actor, Directory
 from handlers.questions import (
+    FOLLOW_UP_WINDOW,
     ask_department,
     cut_words,
     relay_answer,
     remind_unanswered_questions,
+    split_recipients,
 )
 from store.models import OutboxItem, Question, QuestionDelivery, Ticket
 from store.questions import (
@@ -202,3 +204,84 @@ def test_ask_in_thread_keeps_leading_number() -> None:
 def test_cut_words_at_boundary() -> None:
     assert cut_words("short text", 20) == "short text"
     assert cut_words("one two three four five six", 15) == "one two three…"
+
+
+MIXED = {
+    "members": [
+        {"name": "Olga", "slack": "U0OLGA"},
+        {"name": "Tanya", "telegram": 3001},
+        {"name": "Lev", "email": "lev@example.com"},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("chats", "reached", "keys"),
+    [
+        ({}, ["Olga", "Tanya", "Lev"], ""),
+        ({"slack": {"support_channel": "C0SUPPORT"}}, ["Olga"], "slack"),
+        ({"telegram": {"support_chat": -1001}}, ["Tanya"], "telegram"),
+        (
+            {"slack": {"support_channel": "C0SUPPORT"}, "telegram": {"support_chat": -1001}},
+            ["Olga", "Tanya"],
+            "slack/telegram",
+        ),
+    ],
+    ids=["console", "slack", "telegram", "both"],
+)
+def test_recipients_per_messenger(chats: dict[str, object], reached: list[str], keys: str) -> None:
+    """Without Slack or Telegram the console shows every direct message."""
+    rules = Rules.model_validate(RULES.model_dump() | chats | {"departments": {"mixed": MIXED}})
+
+    recipients = split_recipients(rules, rules.departments["mixed"].members)
+
+    assert [member.name for member in recipients.reached] == reached
+    assert recipients.keys == keys
+
+
+def test_reminder_skips_unreachable_members(desk: sessionmaker[Session]) -> None:
+    rules = Rules.model_validate(
+        RULES.model_dump()
+        | {"slack": {"support_channel": "C0SUPPORT"}, "departments": {"mixed": MIXED}}
+    )
+    ask_department(desk, rules, SVETA, 1, "mixed", "Paid?", now=NOW)
+
+    remind_unanswered_questions(desk, rules, NOW + timedelta(hours=5))
+
+    with desk() as session:
+        items = session.scalars(select(OutboxItem).where(OutboxItem.kind == "ask_member")).all()
+        assert [(item.payload["person"], item.payload["reminder"]) for item in items] == [
+            ("Olga", False),
+            ("Olga", True),
+        ]
+
+
+def delivered_post(desk: sessionmaker[Session]) -> tuple[str, str]:
+    """Deliver the questions at the console; return the chat and post of the first."""
+    translator = Translator("en")
+    messenger = ConsoleMessenger(io.StringIO(), translator)
+    dispatcher = Dispatcher(desk, [messenger], translator, Directory(RULES))
+    while dispatcher.deliver_pending():
+        pass
+    with desk() as session:
+        delivery = session.scalars(select(QuestionDelivery).order_by(QuestionDelivery.id)).first()
+        assert delivery is not None
+        return delivery.chat_id, delivery.post_id
+
+
+def test_plain_message_window(desk: sessionmaker[Session]) -> None:
+    ask(desk, "accounting")
+    chat, post = delivered_post(desk)
+    answered = NOW + timedelta(days=1)
+
+    def plain(text: str, at: datetime) -> bool:
+        relayed = relay_answer(desk, RULES, "console", chat, post, text, at, in_thread=False)
+        return relayed is not None
+
+    assert plain("Paid on 3 March.", answered)  # unanswered, however late
+    # The window runs from the member's last answer, so a run of messages all count.
+    assert plain("Reference R-55.", answered + FOLLOW_UP_WINDOW)
+    assert not plain("Lunch?", answered + 2 * FOLLOW_UP_WINDOW + timedelta(seconds=1))
+    later = answered + timedelta(days=3)
+    assert relay_answer(desk, RULES, "console", chat, post, "Correction.", later) is not None
+    assert plain("Anything else?", later + timedelta(minutes=10))

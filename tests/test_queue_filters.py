@@ -13,8 +13,15 @@ from handlers.commands import CommandSyntaxError
 from handlers.config import Rules
 from handlers.i18n import Translator
 from handlers.people import Actor
-from handlers.queue import QueueFilter, list_tickets, parse_queue_filter
-from handlers.queue_views import expand_views, read_queue
+from handlers.queue import (
+    AGE_TOO_LONG,
+    UNKNOWN_FILTER,
+    QueueFilter,
+    filter_words,
+    list_tickets,
+    parse_queue_filter,
+)
+from handlers.queue_views import expand_views, read_queue, waiting_label
 from store.models import Customer, CustomerAddress, Ticket, TicketTag
 from tests.intake_support import make_intake
 
@@ -68,7 +75,9 @@ def test_filter_words(argument: str, expected: QueueFilter) -> None:
     assert parse_queue_filter(argument, "Sveta", PEOPLE) == expected
 
 
-@pytest.mark.parametrize("word", ["urgentest", ">2y", "tag:", "colour:red", "refund"])
+@pytest.mark.parametrize(
+    "word", ["urgentest", ">2y", "tag:", "colour:red", "refund", 'tag:""', '"topic:new feature"']
+)
 def test_unknown_word_named(word: str) -> None:
     with pytest.raises(CommandSyntaxError) as raised:
         parse_queue_filter(f"mine {word}", "Sveta", PEOPLE)
@@ -197,3 +206,193 @@ def test_console_list(session_factory: sessionmaker[Session], tmp_path: Path) ->
     assert any(line.startswith("#6 ") for line in lines)
     assert "  morning: unassigned urgent" in lines
     assert lines[-1].startswith("Unknown filter colour:red.")
+
+
+def seed_scripts(session_factory: sessionmaker[Session]) -> None:
+    """Tickets whose subject, customer, tag and topic are written outside ASCII, or in words."""
+    facts = [
+        # number, subject, customer, tags, topic
+        (1, "Возврат денег за заказ 118", "Ольга Петрова", ["ВИП"], "Оплата"),
+        (2, "Ёлка не доставлена", "Пётр", ["Ёж"], None),
+        (3, "Dark mode please", "Anna", ["key account"], "new feature"),
+        (4, "Export fails", "Ivan", ["new_feature"], "new_feature"),
+    ]
+    with session_factory.begin() as session:
+        for number, subject, customer, tags, topic in facts:
+            session.add(
+                Ticket(
+                    number=number,
+                    subject=subject,
+                    status="open",
+                    topic=topic,
+                    last_customer_message_at=NOW - timedelta(hours=number),
+                    customer=Customer(
+                        name=customer, addresses=[CustomerAddress(address=f"c{number}@x.org")]
+                    ),
+                    tags=[TicketTag(tag=tag) for tag in tags],
+                )
+            )
+
+
+@pytest.mark.parametrize(
+    ("argument", "numbers"),
+    [
+        ("text:возврат", [1]),
+        ("text:ВОЗВРАТ", [1]),
+        ("text:ВоЗвРаТ", [1]),
+        ("текст:петрова", [1]),
+        ("tag:вип", [1]),
+        ("tag:ВИП", [1]),
+        ("тег:вИп", [1]),
+        ("topic:оплата", [1]),
+        ("text:ёлка", [2]),
+        ("text:ЁЛКА", [2]),
+        ("text:пётр", [2]),
+        ("tag:ёж", [2]),
+        ("tag:ЁЖ", [2]),
+    ],
+)
+def test_filters_fold_case_in_any_script(
+    session_factory: sessionmaker[Session], argument: str, numbers: list[int]
+) -> None:
+    seed_scripts(session_factory)
+
+    with session_factory() as session:
+        queue_filter = parse_queue_filter(argument, "Sveta", PEOPLE)
+        listed = [ticket.number for ticket in list_tickets(session, queue_filter, now=NOW)]
+
+    assert listed == numbers
+
+
+@pytest.mark.parametrize(
+    ("argument", "numbers"),
+    [
+        # A topic or tag of several words: _ stands for a space, or the value is quoted.
+        ("topic:new_feature", [4, 3]),
+        ('topic:"new feature"', [3]),
+        ('topic:"New  Feature"', [3]),
+        ("topic:“new feature”", [3]),
+        ("тема:«new feature»", [3]),
+        ("tag:key_account", [3]),
+        ('tag:"key account"', [3]),
+        ("tag:new_feature", [4]),
+        ('text:"dark mode"', [3]),
+        ('text:"mode dark"', []),
+    ],
+)
+def test_values_of_several_words(
+    session_factory: sessionmaker[Session], argument: str, numbers: list[int]
+) -> None:
+    seed_scripts(session_factory)
+
+    with session_factory() as session:
+        queue_filter = parse_queue_filter(argument, "Sveta", PEOPLE)
+        listed = [ticket.number for ticket in list_tickets(session, queue_filter, now=NOW)]
+
+    assert listed == numbers
+
+
+@pytest.mark.parametrize(
+    ("argument", "words"),
+    [
+        ('topic:"new feature" mine', ['topic:"new feature"', "mine"]),
+        ("tag:«key account»  >2h", ["tag:«key account»", ">2h"]),
+        # A quote that is never closed is an ordinary character.
+        ('text:"refund mine', ['text:"refund', "mine"]),
+        ("", []),
+    ],
+)
+def test_filter_words_keep_quotes(argument: str, words: list[str]) -> None:
+    assert filter_words(argument) == words
+
+
+def test_quoted_owner() -> None:
+    assert parse_queue_filter('owner:"anna lee"', "Sveta", PEOPLE).owner == "Anna Lee"
+
+
+@pytest.mark.parametrize(
+    ("word", "older_than"),
+    [
+        (">1h30m", timedelta(hours=1, minutes=30)),
+        (">1d12h", timedelta(days=1, hours=12)),
+        (">1w2d", timedelta(days=9)),
+        (">1ч30м", timedelta(hours=1, minutes=30)),
+        (">2д3ч15мин", timedelta(days=2, hours=3, minutes=15)),
+        (">1h1h", timedelta(hours=2)),
+        (">90m", timedelta(minutes=90)),
+    ],
+)
+def test_compound_ages(word: str, older_than: timedelta) -> None:
+    assert parse_queue_filter(word, "Sveta", PEOPLE).older_than == older_than
+
+
+@pytest.mark.parametrize("word", [">2hours", ">1h30", ">1h30x", ">h", "<2 h"])
+def test_bad_age_rejected(word: str) -> None:
+    with pytest.raises(CommandSyntaxError) as raised:
+        parse_queue_filter(word, "Sveta", PEOPLE)
+
+    assert raised.value.message == UNKNOWN_FILTER
+    assert raised.value.params["word"] in word.split()
+
+
+@pytest.mark.parametrize("word", [">99999999999w", ">99999999d", ">1" + "0" * 5000 + "h"])
+def test_age_too_long_rejected(word: str) -> None:
+    listing = read_queue(sessionmaker(), RULES, word, "Sveta", NOW)
+
+    assert listing.error == AGE_TOO_LONG
+    assert listing.error_params == {"word": word}
+
+
+def test_compound_age_selects_tickets(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    seed(session_factory, tmp_path)
+
+    with session_factory() as session:
+        queue_filter = parse_queue_filter(">2h30m <5h30m", "Sveta", PEOPLE)
+        listed = [ticket.number for ticket in list_tickets(session, queue_filter, now=NOW)]
+
+    assert listed == [2, 1]
+
+
+def test_listing_waiting_time(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    seed(session_factory, tmp_path)
+
+    listing = read_queue(session_factory, RULES, "", "Sveta", NOW)
+    english, russian = Translator("en"), Translator("ru")
+    waited = {ticket.number: ticket.waited for ticket in listing.tickets}
+
+    assert waited[4] == timedelta(minutes=15)
+    assert [waiting_label(ticket, english) for ticket in listing.tickets] == [
+        "waiting 5 hr",
+        "waiting 3 hr",
+        "waiting 1 hr",
+        "waiting 15 min",
+        "waiting 1 day",
+    ]
+    assert waiting_label(listing.tickets[0], russian) == "ждёт 5 ч"
+
+
+@pytest.mark.parametrize(
+    ("locale", "offered", "absent"),
+    [
+        ("en", ["mine", "unassigned", "urgent", ">1h30m", 'topic:"new feature"'], ["мои"]),
+        (
+            "ru",
+            ["мои", "свободные", "срочный", "ожидание", "владелец:", "тег:", ">1ч30м", "тема:"],
+            ["mine", "unassigned", "urgent", "owner:"],
+        ),
+    ],
+)
+def test_filter_help_per_locale(locale: str, offered: list[str], absent: list[str]) -> None:
+    with pytest.raises(CommandSyntaxError) as raised:
+        parse_queue_filter("frobnicate", "Sveta", PEOPLE)
+    help_text = Translator(locale).gettext(raised.value.message, **raised.value.params)
+
+    assert "frobnicate" in help_text
+    for word in offered:
+        assert word in help_text, word
+        if not word.endswith(":"):
+            parse_queue_filter(word, "Sveta", PEOPLE)  # every word offered is a filter
+    for word in absent:
+        assert word not in help_text, word

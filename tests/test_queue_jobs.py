@@ -6,27 +6,38 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console import ConsoleMessenger
 from bot.scheduler import QueueScheduler
-from handlers.config import Rules
+from handlers.config import Person, Rules
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Translator
 from handlers.notifications import NOTIFY_PERSON, UPDATE_CARD
 from handlers.people import Directory
 from handlers.queue_jobs import close_solved, remind_on_hold
 from handlers.rules_book import RulesBook
-from store.models import Event, OutboxItem, Ticket
+from store.models import Event, OutboxItem, Ticket, TicketStatus
 from store.types import utcnow
-from tests.intake_support import make_intake
+from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk
+from tests.intake_support import OWN_ADDRESS, Intake, customer_mail, make_intake
 
 T0 = datetime(2025, 3, 18, 9, 0, tzinfo=UTC)
 RULES = Rules.model_validate(
     {
         "agents": [{"name": "Sveta"}],
         "reminders": {"on_hold_after": "2d", "close_solved_after": "7d"},
+    }
+)
+SVETA_ID = "U0SVETA"
+SLACK_RULES = Rules.model_validate(
+    {
+        "support_address": OWN_ADDRESS,
+        "agents": [{"name": "Sveta", "slack": SVETA_ID}],
+        "slack": {"support_channel": CHANNEL},
+        "reminders": {"on_hold_after": "2d"},
     }
 )
 
@@ -44,6 +55,11 @@ def seed(
             ticket.solved_at = T0 if status == "solved" else None
             ticket.updated_at = T0
             session.add(status_change(ticket, "open", status, T0))
+
+
+def shown_at(moment: datetime, locale: str, zone: str) -> str:
+    """Return `moment` as cards show it (Translator.datetime)."""
+    return Translator(locale, zone).datetime(moment)
 
 
 def status_change(ticket: Ticket, old: str, new: str, at: datetime) -> Event:
@@ -78,11 +94,9 @@ def test_on_hold_owner_reminded_once_per_period(
     assert (early, due, again, same_period, next_period) == (0, 1, 0, 0, 1)
     notices = outbox(session_factory, NOTIFY_PERSON)
     assert [notice.payload["person"] for notice in notices] == ["Sveta", "Sveta"]
-    assert notices[0].payload["params"] == {
-        "number": 1,
-        "since": "2025-03-18 09:00 UTC",
-        "subject": "Question 1",
-    }
+    assert notices[0].payload["params"] == {"number": 1, "subject": "Question 1"}
+    # Worded on delivery in the reader's locale, so the moment is kept as a moment.
+    assert notices[0].payload["moments"] == {"since": T0.isoformat()}
 
 
 def test_reminder_reaches_the_owner(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
@@ -96,9 +110,55 @@ def test_reminder_reaches_the_owner(session_factory: sessionmaker[Session], tmp_
     ).deliver_pending()
 
     assert output.getvalue().strip() == (
-        "→ Sveta: Ticket #1 has been on hold since 2025-03-18 09:00 UTC with no answer "
-        "from the customer: Question 1"
+        f"→ Sveta: Ticket #1 has been on hold since {shown_at(T0, 'en', 'UTC')} with no "
+        "answer from the customer: Question 1"
     )
+
+
+def test_reminder_date_in_reader_locale(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The date is written as cards write it, in the owner's language and the desk's zone."""
+    seed(session_factory, tmp_path, "on_hold")
+    rules = RULES.model_copy(
+        update={"agents": [Person(name="Sveta", locale="ru")], "timezone": "Europe/Moscow"}
+    )
+    remind_on_hold(session_factory, rules, T0 + timedelta(days=2))
+    output = io.StringIO()
+    translator = Translator("en", "Europe/Moscow")
+
+    Dispatcher(
+        session_factory, [ConsoleMessenger(output, translator)], translator, Directory(rules)
+    ).deliver_pending()
+
+    since = shown_at(T0, "ru", "Europe/Moscow")
+    assert output.getvalue().strip() == (
+        f"→ Sveta: Тикет #1 в ожидании с {since}, клиент так и не ответил: Question 1"
+    )
+    assert since.endswith("12:00 GMT+03:00")
+
+
+@pytest.mark.parametrize("rules", [SLACK_RULES], ids=["slack"])
+def test_reminder_links_to_the_thread(
+    slack: SlackTestDesk, fake: FakeSlack, intake: Intake, session_factory: sessionmaker[Session]
+) -> None:
+    """The owner's direct message has a button that opens the ticket's thread, as a question's."""
+    intake.take(customer_mail("<hold-1@mail.example.org>", "Router keeps rebooting"))
+    slack.deliver()
+    with session_factory.begin() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        ticket.status, ticket.assignee = TicketStatus.ON_HOLD, "Sveta"
+        session.add(status_change(ticket, "open", "on_hold", T0))
+
+    remind_on_hold(session_factory, SLACK_RULES, T0 + timedelta(days=2))
+    slack.deliver()
+    sent = [c for c in fake.calls("chat.postMessage") if c.args["channel"] == "D" + SVETA_ID]
+
+    assert len(sent) == 1
+    assert f"has been on hold since {shown_at(T0, 'en', 'UTC')} with" in sent[0].texts()[0]
+    button = next(b for b in sent[0].args["blocks"] if b["type"] == "actions")["elements"][0]
+    assert button["url"] == fake.permalink(CHANNEL, slack.card_ts(1))
+    assert button["text"]["text"] == "Open the ticket's thread"
 
 
 def test_no_reminder_without_owner_or_setting(

@@ -388,3 +388,30 @@ def test_typed_huge_age_rejected(session_factory: sessionmaker[Session]) -> None
     assert Translator("en").gettext(listing.error, **listing.error_params) == (
         "The age <99999999d is longer than the calendar can count; use a shorter one, such as >30d."
     )
+
+
+def test_member_without_id_warned(tmp_path: Path) -> None:
+    """With Slack set up, Olga (no slack id) cannot get questions; a member with one can."""
+    rules = """\
+slack: {support_channel: C0SUPPORT}
+departments:
+  accounting:
+    members: [{name: Olga}, {name: Pavel, slack: U0PAVEL}]
+"""
+    path = tmp_path / "rules.yaml"
+    path.write_text(PEOPLE.split("departments:")[0] + rules, encoding="utf-8")
+    checked = check_rules_file(path)
+
+    assert checked.errors == []
+    assert checked.warnings == [
+        f"{path}:8:15: warning: departments.accounting.members.0: member 'Olga' has no slack "
+        "id, so questions to accounting (/desk ask) cannot reach them; add slack: USER_ID to "
+        "their entry"
+    ]
+
+
+def test_console_needs_no_ids(tmp_path: Path) -> None:
+    """No messenger is set up: the console shows every question, so no id is needed."""
+    _, problems = check(tmp_path, "")
+
+    assert problems == []

@@ -181,6 +181,25 @@ def test_alerts_posted_once_and_flagged_on_the_card(
     assert card_lines(session_factory)[0] == f"First response due: {in_utc} (overdue)"
 
 
+def test_alert_links_to_the_thread(
+    slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session]
+) -> None:
+    """The notice, top level in the support channel, opens the ticket's thread in one click."""
+    check_sla(session_factory, RULES, CREATED + timedelta(minutes=50))
+    slack.deliver()
+    posted = [
+        call
+        for call in fake.calls("chat.postMessage")
+        if call.args.get("channel") == CHANNEL and "SLA" in call.args.get("text", "")
+    ]
+
+    assert len(posted) == 1
+    assert "thread_ts" not in posted[0].args
+    button = next(b for b in posted[0].args["blocks"] if b["type"] == "actions")["elements"][0]
+    assert button["url"] == fake.permalink(CHANNEL, slack.card_ts(1))
+    assert button["text"]["text"] == "Open the ticket's thread"
+
+
 def test_answered_and_on_hold_tickets_are_not_alerted(
     slack: SlackTestDesk, fake: FakeSlack, session_factory: sessionmaker[Session]
 ) -> None:

@@ -5,6 +5,7 @@ question as a direct message and answer it there, and the answer shows in
 the ticket's thread as an internal comment.
 """
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
-from handlers.questions import ASK_MEMBER, remind_unanswered_questions
+from handlers.questions import ASK_MEMBER, FOLLOW_UP_WINDOW, remind_unanswered_questions
 from store.models import (
     Direction,
+    Event,
     Message,
     MessageKind,
     OutboxItem,
@@ -45,6 +47,18 @@ RULES = Rules.model_validate(
         },
         "slack": {"support_channel": CHANNEL},
         "reminders": {"question_after": "4h"},
+    }
+)
+LEV_EMAIL_ONLY = {"name": "Lev", "email": "lev@example.com"}
+# Lev has no Slack id: no direct message can reach him while only Slack runs.
+UNREACHABLE_RULES = Rules.model_validate(
+    RULES.model_dump()
+    | {
+        "departments": {
+            "nodm": {"members": [LEV_EMAIL_ONLY]},
+            "legal": {"members": [{"name": "Olga", "slack": OLGA}, LEV_EMAIL_ONLY]},
+            "support": {"members": [{"name": "Sveta"}]},
+        }
     }
 )
 REFUND_MAIL = customer_mail(
@@ -472,3 +486,124 @@ def ticket_owner(session_factory: sessionmaker[Session], number: int) -> str | N
 def outbox_kinds(session_factory: sessionmaker[Session]) -> list[str]:
     with session_factory() as session:
         return list(session.scalars(select(OutboxItem.kind)).all())
+
+
+@pytest.mark.parametrize("rules", [UNREACHABLE_RULES], ids=["lev-without-slack"])
+def test_unreachable_department_refused(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    answer = ask(slack, "ask nodm 1 Anyone?")
+    card_updates = [c for c in fake.calls("chat.update") if c.args["ts"] == slack.card_ts(1)]
+
+    assert answer == (
+        "No one in nodm can get the question: rules.yaml has no slack id for Lev. "
+        "Add one to each member under departments → nodm → members."
+    )
+    with slack.session_factory() as session:
+        assert session.scalars(select(Question)).all() == []
+    assert outbox_kinds(slack.session_factory).count(ASK_MEMBER) == 0
+    assert all("Waiting for" not in shown_text(call) for call in card_updates)
+    assert "Question to nodm: Anyone?" not in "\n".join(thread_posts(fake, slack.card_ts(1)))
+
+
+@pytest.mark.parametrize("rules", [UNREACHABLE_RULES], ids=["lev-without-slack"])
+def test_unreached_member_named(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    answer = ask(slack, "ask legal 1 May we refund?")
+
+    assert answer == (
+        "Your question went to legal (Olga); their answer will come into the thread. "
+        "Lev did not get it: rules.yaml has no slack id for them."
+    )
+    assert len(direct_posts(fake, OLGA)) == 1
+    assert outbox_kinds(slack.session_factory).count(ASK_MEMBER) == 1
+
+
+@pytest.mark.parametrize("rules", [UNREACHABLE_RULES], ids=["agent-by-name"])
+def test_agent_member_uses_agent_id(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    answer = ask(slack, "ask support 1 Seen this one before?")
+
+    assert answer.startswith("Your question went to support (Sveta);")
+    assert len(direct_posts(fake, SVETA)) == 1
+
+
+def answered_at_shift(session_factory: sessionmaker[Session], person: str, back: timedelta) -> None:
+    """Move the audit log's record of `person`'s answers `back` in time, as if they were older."""
+    with session_factory.begin() as session:
+        session.execute(
+            update(Event)
+            .where(Event.kind == "question_answered", Event.actor == person)
+            .values(at=utcnow() - back)
+        )
+
+
+def answers(session_factory: sessionmaker[Session]) -> list[str]:
+    return [note for note in notes(session_factory) if "answered:" in note]
+
+
+def test_late_plain_dm_stays_private(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    """A member answered; hours later they write to the bot about something else."""
+    ask(slack, "ask accounting 1 Was the refund sent?")
+    send_direct_message(slack, OLGA, "Paid on 3 March.")
+    wait_until(lambda: len(answers(slack.session_factory)) == 1)
+    replies_in_dm(fake, OLGA, 2)
+    answered_at_shift(slack.session_factory, "Olga", FOLLOW_UP_WINDOW + timedelta(minutes=1))
+
+    send_direct_message(slack, OLGA, "Are we still on for lunch?")
+    texts = replies_in_dm(fake, OLGA, 3)
+    slack.desk.executor.shutdown(wait=True)  # let a wrong relay finish before looking
+
+    assert texts[-1].startswith("Which ticket is this about?")
+    assert answers(slack.session_factory) == ["Olga (accounting) answered: Paid on 3 March."]
+    help_post = [c for c in fake.calls("chat.postMessage") if c.args["channel"] == "D" + OLGA][-1]
+    assert not help_post.args.get("thread_ts")
+
+
+def test_follow_up_plain_dm_relayed(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    ask(slack, "ask accounting 1 Was the refund sent?")
+    send_direct_message(slack, OLGA, "Paid on 3 March.")
+    wait_until(lambda: len(answers(slack.session_factory)) == 1)
+    answered_at_shift(slack.session_factory, "Olga", FOLLOW_UP_WINDOW - timedelta(minutes=5))
+
+    send_direct_message(slack, OLGA, "Bank reference R-55.")
+    wait_until(lambda: len(answers(slack.session_factory)) == 2)
+
+    assert answers(slack.session_factory)[-1] == "Olga (accounting) answered: Bank reference R-55."
+
+
+def test_other_members_plain_dm_private(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    """Olga answered; Pavel, who did not, writes a plain message much later."""
+    ask(slack, "ask accounting 1 Was the refund sent?")
+    olga_dm = deliveries(slack.session_factory)[0][2]
+    send_direct_message(slack, OLGA, "Paid on 3 March.", thread_ts=olga_dm)
+    wait_until(lambda: question(slack.session_factory, 1).answered_at is not None)
+
+    send_direct_message(slack, PAVEL, "Hello, is the printer fixed?")
+    texts = replies_in_dm(fake, PAVEL, 2)
+    slack.desk.executor.shutdown(wait=True)
+
+    assert texts[-1].startswith("О каком тикете речь?")
+    assert answers(slack.session_factory) == ["Olga (accounting) answered: Paid on 3 March."]
+
+
+def test_late_thread_reply_relayed(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    ask(slack, "ask accounting 1 Was the refund sent?")
+    dm_ts = deliveries(slack.session_factory)[0][2]
+    send_direct_message(slack, OLGA, "Paid on 3 March.", thread_ts=dm_ts)
+    wait_until(lambda: len(answers(slack.session_factory)) == 1)
+    answered_at_shift(slack.session_factory, "Olga", timedelta(days=2))
+
+    send_direct_message(slack, OLGA, "Correction: 4 March.", thread_ts=dm_ts)
+    wait_until(lambda: len(answers(slack.session_factory)) == 2)
+
+    assert answers(slack.session_factory)[-1] == "Olga (accounting) answered: Correction: 4 March."
+
+
+def test_ask_logged_with_values(
+    slack: SlackTestDesk, fake: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bot.slack.direct_messages"):
+        ask(slack, "ask accounting 1 Was the refund sent?")
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.slack.direct_messages"]
+    assert logged == [
+        "ticket #1: /desk ask by Sveta: Your question went to accounting (Olga, Pavel); their "
+        "answer will come into the thread."
+    ]

@@ -1,5 +1,6 @@
 """`/desk list` in Slack: filters, saved views and links to each ticket's thread."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -8,31 +9,39 @@ from sqlalchemy import select
 from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
 from store.models import Ticket, TicketTag
+from store.types import utcnow
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects
 from tests.intake_support import OWN_ADDRESS, Intake, customer_mail
 
-SVETA = "U0SVETA"
+SVETA, DMITRY = "U0SVETA", "U0DMITRY"
 RULES = Rules.model_validate(
     {
         "support_address": OWN_ADDRESS,
-        "agents": [{"name": "Sveta", "slack": SVETA}, {"name": "Dmitry", "slack": "U0DMITRY"}],
+        "agents": [
+            {"name": "Sveta", "slack": SVETA},
+            {"name": "Dmitry", "slack": DMITRY, "locale": "ru"},
+        ],
         "slack": {"support_channel": CHANNEL},
         "views": {"hot": "urgent unassigned"},
     }
 )
 SUBJECTS = ["Cannot export report", "*Refund* <!here> now", "Invoice copy"]
+WAITED = {1: timedelta(hours=5), 2: timedelta(minutes=30), 3: timedelta(hours=3)}
 
 
 @pytest.fixture
 def intake(intake: Intake) -> Intake:
-    """Three tickets: #2 urgent and tagged vip, #3 Sveta's."""
+    """Three tickets: #2 urgent and tagged vip, #3 Sveta's; waiting 5 h, 30 min and 3 h."""
     for number, subject in enumerate(SUBJECTS, start=1):
         intake.take(customer_mail(f"<list-{number}@mail.example.org>", subject=subject))
+    now = utcnow()
     with intake.session_factory.begin() as session:
         tickets = {t.number: t for t in session.scalars(select(Ticket))}
         tickets[2].priority = "urgent"
         tickets[2].tags = [TicketTag(tag="vip")]
         tickets[3].assignee = "Sveta"
+        for number, waited in WAITED.items():
+            tickets[number].last_customer_message_at = now - waited
     return intake
 
 
@@ -83,8 +92,14 @@ def test_permalinks_requested_once(slack: SlackTestDesk, fake: FakeSlack) -> Non
         ("list mine", [3]),
         ("list urgent tag:vip text:refund", [2]),
         ("list hot", [2]),
-        ("list unassigned <1h", []),
+        ("list unassigned &lt;1h", [2]),
         ("list owner:sveta", [3]),
+        # Slack sends >, < and & in a command's text as &gt;, &lt; and &amp;.
+        ("list &gt;2h", [1, 3]),
+        ("list &gt;1h &lt;4h", [3]),
+        ("list &gt;3h30m", [1]),
+        ("list &lt;1h mine", []),
+        ("list tag:VIP &gt;10m", [2]),
     ],
 )
 def test_filters_and_views(
@@ -109,9 +124,50 @@ def test_unknown_word_is_named(slack: SlackTestDesk, fake: FakeSlack) -> None:
     assert ">2h" in answer
 
 
+def test_unknown_escaped_word_shown_as_typed(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    answer = shown(list_answer(slack, fake, "list &gt;2hours"))
+
+    assert answer.startswith("Unknown filter >2hours. Use mine")
+
+
+def test_russian_filter_help(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    count = len(fake.calls("response_url")) + 1
+    assert slack.requests.command(DMITRY, "list завтрак").status == 200
+    answer = "\n".join(
+        unescape(o["text"])
+        for o in text_objects(fake.wait_for("response_url", count)[-1].args["blocks"])
+    )
+
+    assert answer.startswith("Неизвестный фильтр завтрак.")
+    for word in ("мои", "свободные", "владелец:", "срочный", "тег:", "тема:", "текст:"):
+        assert word in answer, word
+    assert "unassigned" not in answer
+
+
+def test_lines_show_waiting_time(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    english = list_answer(slack, fake, "list")
+    fields = [field for block in english["blocks"] for field in block.get("fields", [])]
+    count = len(fake.calls("response_url")) + 1
+    assert slack.requests.command(DMITRY, "list").status == 200
+    russian = fake.wait_for("response_url", count)[-1].args
+    russian_fields = [field for block in russian["blocks"] for field in block.get("fields", [])]
+
+    # Urgent #2 first, then #1 and #3, the longest waiting first.
+    assert [field["text"].split("\n")[1] for field in fields[::2]] == [
+        "waiting 30 min",
+        "waiting 5 hr",
+        "waiting 3 hr",
+    ]
+    assert [field["text"].split("\n")[1] for field in russian_fields[::2]] == [
+        "ждёт 30 мин",
+        "ждёт 5 ч",
+        "ждёт 3 ч",
+    ]
+
+
 def test_russian_filter_words(slack: SlackTestDesk, fake: FakeSlack) -> None:
     count = len(fake.calls("response_url")) + 1
-    assert slack.requests.command("U0DMITRY", "list срочный").status == 200
+    assert slack.requests.command(DMITRY, "list срочный").status == 200
     fields = [
         field
         for block in fake.wait_for("response_url", count)[-1].args["blocks"]

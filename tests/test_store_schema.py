@@ -1,7 +1,5 @@
 """The migrations build the schema the models describe, on SQLite and PostgreSQL."""
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,11 +9,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select, text
 
 from store.db import alembic_config, make_engine, make_session_factory
 from store.models import Base, Ticket
-from tests.conftest import DEFAULT_TEST_DATABASE_URL, skip_or_fail
+from tests.conftest import postgres_engine_at
 
 
 def test_migrations_match_models(engine: Engine) -> None:
@@ -41,25 +39,7 @@ def migrated_to(kind: str, tmp_path: Path, revision: str) -> Iterator[Engine]:
         sqlite_engine.dispose()
         return
 
-    url = os.environ.get("THREADDESK_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
-    schema = f"td_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # any connection failure means the server is not there
-        admin.dispose()
-        skip_or_fail(f"PostgreSQL is not reachable at {url} ({type(error).__name__})")
-        return
-    postgres = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        command.upgrade(alembic_config(postgres), revision)
-        yield postgres
-    finally:
-        postgres.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from postgres_engine_at(revision)
 
 
 @pytest.fixture(params=DATABASES)

@@ -75,7 +75,8 @@ def _answer_request(
 ) -> None:
     outcome = run_customer_request(desk.session_factory, actor, request, MESSENGER)
     if isinstance(outcome, Feedback):
-        logger.info("customer %s by %s: %s", request.action, actor.name, outcome.message)
+        english = outcome.render(Translator("en"))  # logs are English, with the values filled in
+        logger.info("customer %s by %s: %s", request.action, actor.name, english)
         answer(outcome.render(t))
         return
     links = thread_links(desk.people.client, outcome.tickets)

@@ -1,6 +1,12 @@
-"""The `/desk` slash command: parse the words, run the use case, answer the person privately."""
+"""The `/desk` slash command: parse the words, run the use case, answer the person privately.
+
+Slack sends the command's text with `&`, `<` and `>` as entities. The text is
+made plain once, before it is parsed, so that every subcommand reads what
+the person typed: `list >2h`, `customer 2 company Procter & Gamble`.
+"""
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -10,7 +16,7 @@ from bot.slack.context import SlackDesk
 from bot.slack.customer_profile import answer_customer_command
 from bot.slack.desk_stats import answer_stats
 from bot.slack.direct_messages import answer_ask_command
-from bot.slack.mrkdwn import to_plain_text
+from bot.slack.mrkdwn import escape, to_plain_text
 from bot.slack.queue_list import answer_ticket_list
 from bot.slack.typed_replies import hold_typed_reply
 from handlers.commands import CommandSyntaxError, DeskCommand, parse_command
@@ -39,8 +45,9 @@ def handle_desk_command(desk: SlackDesk, command: dict[str, Any], respond: Respo
     user_id = command["user_id"]
     t = desk.people.translator(user_id)
     answer = response_url_answer(respond, user_id)
+    text = to_plain_text(command.get("text") or "", desk.people.name)
     try:
-        parsed = parse_command(command.get("text") or "")
+        parsed = parse_command(text)
     except CommandSyntaxError as error:
         answer(t.gettext(error.message, **error.params))
         return
@@ -68,7 +75,11 @@ def run_command(
         answer_customer_command(desk, actor, command, answer, t)
         return
     if command.name == "ask" and number is not None:
-        answer_ask_command(desk, actor, command, number, answer, t)
+        # answer_ask_command still turns Slack text into plain text itself, so
+        # the question goes back in Slack's form and is unescaped once, not twice.
+        # TODO: pass `command` unchanged once answer_ask_command takes plain text.
+        slack_text = escape(command.text or "")
+        answer_ask_command(desk, actor, replace(command, text=slack_text), number, answer, t)
         return
     if command.name == "stats":
         answer_stats(desk, actor, command.argument, answer, t)
@@ -80,19 +91,10 @@ def run_command(
         if command.template is not None:
             reply_with_template(desk, actor, number, command.template, answer, t)
             return
-        text = to_plain_text(command.text or "", desk.people.name)
-        hold_typed_reply(desk, actor, number, text, answer, t)
+        hold_typed_reply(desk, actor, number, command.text or "", answer, t)
         return
 
-    feedback = run_ticket_action(
-        desk.session_factory,
-        desk.rules,
-        actor,
-        command,
-        number,
-        # A note typed with /desk is not in the thread yet, so it is posted there too.
-        note_text=lambda text: to_plain_text(text, desk.people.name),
-    )
+    feedback = run_ticket_action(desk.session_factory, desk.rules, actor, command, number)
     logger.info(
         "ticket #%d: /desk %s by %s: %s", number, command.name, actor.name, feedback.message
     )

@@ -5,8 +5,10 @@ A question reaches each member as a direct message (see
 metadata so that a retry after a crash finds it instead of sending it
 again. The member answers in that message's thread, or with a plain
 message in the conversation right after it: the answer is relayed into
-the ticket's thread as an internal comment. Any other direct message gets
-a short answer saying how to answer a question.
+the ticket's thread as an internal comment. A plain message counts only
+close to its question (handlers/questions.py, FOLLOW_UP_WINDOW), so a
+member's later, unrelated message stays out of the ticket. Any other direct
+message gets a short answer saying how to answer a question.
 
 This listener must be registered before the one of thread messages, because
 bolt runs only the first listener that matches an event, and the thread
@@ -47,6 +49,8 @@ OPEN_THREAD = "open_ticket_thread"
 # and for the question a plain message follows.
 DIRECT_LOOKUP_MESSAGES = 50
 PERSON_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+# Log lines carry the answer as an English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 
 def register_direct_messages(app: App, desk: SlackDesk) -> None:
@@ -100,7 +104,13 @@ def handle_direct_message(desk: SlackDesk, event: dict[str, Any]) -> None:
     relayed = None
     if question_post is not None:
         relayed = relay_answer(
-            desk.session_factory, desk.rules, MESSENGER, channel, question_post, text
+            desk.session_factory,
+            desk.rules,
+            MESSENGER,
+            channel,
+            question_post,
+            text,
+            in_thread=in_thread,
         )
     if relayed is None:
         logger.info("direct message from %s is no answer to a question", user_id)
@@ -157,13 +167,21 @@ def say(desk: SlackDesk, channel: str, thread_ts: str | None, text: str) -> None
 
 def render_direct_message(message: DirectMessage, permalink: str | None) -> SlackMessage:
     """Render a direct message as plain text sections and, with a permalink, a link button."""
-    rendered = private_message(message.text)
+    return render_linked_text(message.text, permalink, message.link_label)
+
+
+def render_linked_text(text: str, permalink: str | None, label: str) -> SlackMessage:
+    """Render `text` as plain text sections and, with a permalink, a button that opens it.
+
+    Direct messages and notices about a ticket link to its thread this way.
+    """
+    rendered = private_message(text)
     blocks: list[Block] = list(rendered.blocks)
     if permalink is not None:
         button = {
             "type": "button",
             "action_id": OPEN_THREAD,
-            "text": plain(message.link_label or permalink),
+            "text": plain(label or permalink),
             "url": permalink,
         }
         blocks.append({"type": "actions", "elements": [button]})
@@ -198,6 +216,6 @@ def answer_ask_command(
     feedback = ask_department(
         desk.session_factory, desk.rules, actor, number, command.department or "", question
     )
-    logger.info("ticket #%d: /desk ask by %s: %s", number, actor.name, feedback.message)
+    logger.info("ticket #%d: /desk ask by %s: %s", number, actor.name, feedback.render(LOG_TEXT))
     answer(feedback.render(t))
     desk.after(feedback)

@@ -49,6 +49,7 @@ from bot.slack.direct_messages import (
     direct_metadata,
     find_direct_post,
     render_direct_message,
+    render_linked_text,
 )
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, escape, split_text
 from bot.slack.uploads import (
@@ -65,6 +66,7 @@ from handlers.messenger import (
     DirectPost,
     MessageView,
     RateLimited,
+    ThreadLink,
     ThreadRef,
     TicketCard,
 )
@@ -356,6 +358,19 @@ class SlackMessenger:
             unfurl_media=False,
         )
         logger.info("notice posted in %s", channel)
+
+    def notify_person_with_link(self, user_id: str, text: str, link: ThreadLink) -> None:
+        """Send a direct message with a button that opens the ticket's thread."""
+        opened = self._call(self.client.conversations_open, "user %s", user_id, users=user_id)
+        channel = str(opened["channel"]["id"])
+        self._post(channel, render_linked_text(text, self._permalink(link.thread), link.label))
+        logger.info("user %s: direct message with a thread link sent in %s", user_id, channel)
+
+    def post_notice_with_link(self, chat: str | None, text: str, link: ThreadLink) -> None:
+        """Post a notice with a button that opens the ticket's thread."""
+        channel = chat or self.channel
+        self._post(channel, render_linked_text(text, self._permalink(link.thread), link.label))
+        logger.info("notice with a thread link posted in %s", channel)
 
     def send_direct(self, user_id: str, message: DirectMessage) -> DirectPost:
         """Send a direct message, or find the one sent with the same key before a crash."""

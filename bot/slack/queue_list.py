@@ -22,7 +22,13 @@ from bot.slack.mrkdwn import cut_text, escape
 from handlers.i18n import Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
-from handlers.queue_views import ListedTicket, QueueListing, read_queue, view_lines
+from handlers.queue_views import (
+    ListedTicket,
+    QueueListing,
+    read_queue,
+    view_lines,
+    waiting_label,
+)
 from store.models import ChatThread
 from store.types import utcnow
 
@@ -117,7 +123,7 @@ def ticket_sections(
     threads: dict[int, tuple[str, str]],
     t: Translator,
 ) -> list[Block]:
-    """Return sections of two fields per ticket: its linked number and labels, then its text."""
+    """Return sections of two fields per ticket: linked number, labels and wait, then its text."""
     fields: list[Block] = []
     for ticket in tickets:
         thread = threads.get(ticket.ticket_id)
@@ -141,7 +147,7 @@ def _number_field(ticket: ListedTicket, link: str | None, t: Translator) -> str:
             priority=t.gettext(PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
         )
     )
-    return f"{shown} {labels}"
+    return f"{shown} {labels}\n{escape(waiting_label(ticket, t))}"
 
 
 def _text_field(ticket: ListedTicket, t: Translator) -> str:
