@@ -214,20 +214,6 @@ def test_csv_path_not_writable(
     assert not (tmp_path / "missing").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any file")
-def test_csv_file_read_only(
-    desk_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    target = tmp_path / "digest.csv"
-    target.write_text("old", encoding="utf-8")
-    target.chmod(0o444)
-
-    code, _, err = run_digest(capsys, "--csv", str(target), "--from", "2026-03-29")
-
-    assert code == 2
-    assert err == f"threaddesk: Cannot write the CSV file {target}: Permission denied.\n"
-
-
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
 def test_csv_write_failure(desk_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Every write to /dev/full fails with ENOSPC, after the checks made before computing.
