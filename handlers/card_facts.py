@@ -15,6 +15,9 @@ def card_fact_lines(card: TicketCard, customer: str, t: Translator) -> list[str]
 
     `customer` is the customer as the messenger shows them, since the
     messengers differ in what they show for a customer with no name or address.
+    After the ticket's own fields come the departments asked about it that
+    have not answered yet, and the lines about its SLA targets (due soon,
+    overdue, paused), so that Slack and Telegram show the same facts.
     """
     facts = [
         t.gettext("Customer: {customer}", customer=customer),
@@ -25,7 +28,18 @@ def card_fact_lines(card: TicketCard, customer: str, t: Translator) -> list[str]
     ]
     if card.tags:
         facts.append(t.gettext("Tags: {tags}", tags=", ".join(card.tags)))
+    if card.waiting_for:
+        waiting = ", ".join(card.waiting_for)
+        facts.append(t.gettext("Waiting for {departments}", departments=waiting))
+    facts.extend(card.extra.values())
     return facts
+
+
+def replying_text(names: tuple[str, ...], t: Translator) -> str:
+    """Return "Sveta is replying…" for the agents who have the Reply dialog open."""
+    return t.ngettext(
+        "{names} is replying…", "{names} are replying…", len(names), names=", ".join(names)
+    )
 
 
 def _label(labels: Mapping[str, str], value: str, t: Translator) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from handlers.i18n import Translator
+from handlers.i18n import N_, Translator
 from handlers.lease_keeper import LeaseKeeper
-from handlers.messenger import Messenger, RateLimited, ThreadRef
+from handlers.messenger import Messenger, RateLimited, ThreadLink, ThreadRef
 from handlers.notifications import (
     NOTIFY_CHANNEL,
     NOTIFY_PERSON,
@@ -29,6 +29,7 @@ from handlers.notifications import (
     UPDATE_CARD,
     UPDATE_POST,
     enqueue_post_update,
+    word_notice,
 )
 from handlers.people import Directory
 from handlers.questions import ASK_MEMBER, deliver_question
@@ -168,10 +169,10 @@ class Dispatcher:
                 raise ThreadNotReady()
             return
         if item.kind == NOTIFY_PERSON:
-            self._notify_person(item, messenger)
+            self._notify_person(session, item, messenger)
             return
         if item.kind == NOTIFY_CHANNEL:
-            self._notify_channel(item, messenger)
+            self._notify_channel(session, item, messenger)
             return
 
         ticket = session.scalars(
@@ -216,23 +217,40 @@ class Dispatcher:
 
         raise ValueError(f"unknown outbox item kind {item.kind!r}")
 
-    def _notify_person(self, item: OutboxItem, messenger: Messenger) -> None:
-        """Send a direct message in the person's own language; skip a messenger they are not on."""
+    def _notify_person(self, session: Session, item: OutboxItem, messenger: Messenger) -> None:
+        """Send a direct message in the person's own language, in one messenger only.
+
+        The item goes to every messenger, and all but one skip it, so a
+        person on both Slack and Telegram gets the message once. The one is Slack when
+        the person has a Slack id and Slack is configured, else the first
+        messenger (in the order configured) where the person has an id. The
+        messenger a person last acted in is not stored, so it cannot decide.
+        """
         name = str(item.payload.get("person", ""))
         person = self.directory.person(name) if self.directory is not None else None
         user_id = name if messenger.name == "console" else None
         if user_id is None and self.directory is not None:
-            user_id = self.directory.messenger_id(name, messenger.name)
+            directory = self.directory
+            reachable = [m.name for m in self.messengers if directory.messenger_id(name, m.name)]
+            chosen = "slack" if "slack" in reachable else next(iter(reachable), None)
+            if messenger.name == chosen:
+                user_id = directory.messenger_id(name, messenger.name)
         if user_id is None:
             return
 
         reader = self.translator
         if person is not None and person.locale:
             reader = Translator(person.locale, self.translator.timezone.key)
-        params = dict(item.payload.get("params") or {})
-        messenger.notify_person(user_id, reader.gettext(str(item.payload.get("message")), **params))
+        text = word_notice(item.payload, reader)
+        link = _thread_link(session, item, messenger, reader)
+        # Slack and Telegram put a link under a notice; a messenger without it gets the text alone.
+        send_linked = getattr(messenger, "notify_person_with_link", None) if link else None
+        if send_linked is not None:
+            send_linked(user_id, text, link)
+        else:
+            messenger.notify_person(user_id, text)
 
-    def _notify_channel(self, item: OutboxItem, messenger: Messenger) -> None:
+    def _notify_channel(self, session: Session, item: OutboxItem, messenger: Messenger) -> None:
         """Post a notice in the channel it names; skip a messenger the channel is not in.
 
         An empty channel (an SLA alert about a ticket of the default support
@@ -242,10 +260,13 @@ class Dispatcher:
         chat = self._chat_of(channel, messenger.name)
         if chat is None and channel:
             return
-        params = dict(item.payload.get("params") or {})
-        messenger.post_notice(
-            chat, self.translator.gettext(str(item.payload.get("message")), **params)
-        )
+        text = word_notice(item.payload, self.translator)
+        link = _thread_link(session, item, messenger, self.translator)
+        post_linked = getattr(messenger, "post_notice_with_link", None) if link else None
+        if post_linked is not None:
+            post_linked(chat, text, link)
+        else:
+            messenger.post_notice(chat, text)
 
     def _chat_of(self, channel: str | None, messenger: str) -> str | None:
         """Return `messenger`'s id of the rules.yaml channel named `channel`, or None."""
@@ -347,6 +368,23 @@ def deliver_pending(
 ) -> int:
     """Deliver every due messenger item of the outbox; return how many were completed."""
     return Dispatcher(session_factory, messengers, translator, directory).deliver_pending()
+
+
+def _thread_link(
+    session: Session, item: OutboxItem, messenger: Messenger, reader: Translator
+) -> ThreadLink | None:
+    """Return the link to the ticket's thread that a notice requests, when the thread exists."""
+    if not item.payload.get("link_thread"):
+        return None
+    row = session.scalars(
+        select(ChatThread).where(
+            ChatThread.ticket_id == item.ticket_id, ChatThread.messenger == messenger.name
+        )
+    ).first()
+    if row is None:
+        return None
+    thread = ThreadRef(messenger=row.messenger, chat_id=row.chat_id, thread_id=row.thread_id)
+    return ThreadLink(thread, reader.gettext(N_("Open the ticket's thread")))
 
 
 def _find_thread(session: Session, ticket: Ticket, messenger: Messenger) -> ThreadRef | None:

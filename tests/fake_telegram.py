@@ -8,6 +8,11 @@ without topics, an edit that changes nothing ("message is not modified"). It
 can answer the next call of a method with an error such as 429 with
 retry_after. A call to any other method fails the test when the fake closes.
 
+Forum topics can be closed and reopened: closing a closed topic or
+reopening an open one is refused with TOPIC_NOT_MODIFIED, an unknown topic
+with TOPIC_ID_INVALID, and a message to a closed topic with TOPIC_CLOSED
+unless the bot may manage topics, as in Telegram.
+
 Files come as multipart/form-data: sendDocument in its `document` field,
 sendMediaGroup as parts that the `media` list names with attach:// URIs.
 Each file sent is recorded with its name and bytes (`uploads`); an empty
@@ -140,6 +145,9 @@ class FakeTelegram:
     next_message_id: int = 100
     can_read_all_group_messages: bool = False
     upload_limit: int = UPLOAD_LIMIT
+    # The bot's membership in every group, as getChatMember returns it.
+    bot_status: str = "administrator"
+    bot_can_manage_topics: bool = True
     _calls: list[Call] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _unexpected: list[str] = field(default_factory=list)
@@ -147,6 +155,8 @@ class FakeTelegram:
     _next_update_id: int = 1
     _messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     _uploads: list[Upload] = field(default_factory=list)
+    # Every topic the bot opened, by chat and id, and whether it is closed now.
+    _topics: dict[tuple[str, int], bool] = field(default_factory=dict)
     _next_group: int = 1
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -240,6 +250,11 @@ class FakeTelegram:
             if chat_id is None or str(call.args.get("chat_id")) == str(chat_id)
         ]
 
+    def is_topic_closed(self, chat_id: int | str, topic_id: int) -> bool:
+        """Return whether a topic the bot opened is closed now."""
+        with self._changed:
+            return self._topics[(str(chat_id), topic_id)]
+
     def uploads(self) -> list[Upload]:
         """Return every file the fake accepted, in the order it took them."""
         with self._changed:
@@ -268,6 +283,7 @@ class FakeTelegram:
         return {
             "getMe": lambda args: self._bot_user(),
             "getChat": self._get_chat,
+            "getChatMember": self._get_chat_member,
             "getUpdates": self._get_updates,
             "deleteWebhook": lambda args: True,
             "setWebhook": lambda args: True,
@@ -277,6 +293,8 @@ class FakeTelegram:
             "editMessageReplyMarkup": self._edit_reply_markup,
             "answerCallbackQuery": self._answer_callback,
             "createForumTopic": self._create_topic,
+            "closeForumTopic": lambda args: self._set_topic_closed(args, True),
+            "reopenForumTopic": lambda args: self._set_topic_closed(args, False),
             "sendDocument": self._send_document,
             "sendMediaGroup": self._send_media_group,
         }
@@ -309,6 +327,26 @@ class FakeTelegram:
                 "gifts_from_channels": False,
             },
         }
+
+    def _get_chat_member(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Return the bot's own membership: `bot_status`, with every right but Manage topics set."""
+        if int(args["user_id"]) != BOT_USER_ID:
+            raise ApiError(400, "Bad Request: user not found")
+        member: dict[str, Any] = {"status": self.bot_status, "user": self._bot_user()}
+        if self.bot_status == "administrator":
+            rights = (
+                "can_manage_chat can_delete_messages can_manage_video_chats "
+                "can_restrict_members can_change_info can_invite_users can_post_stories "
+                "can_edit_stories can_delete_stories can_pin_messages"
+            )
+            member.update(dict.fromkeys(rights.split(), True))
+            member.update(
+                can_be_edited=False,
+                is_anonymous=False,
+                can_promote_members=False,
+                can_manage_topics=self.bot_can_manage_topics,
+            )
+        return member
 
     def _get_updates(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(args.get("offset") or 0)
@@ -346,6 +384,7 @@ class FakeTelegram:
         }
         topic = args.get("message_thread_id")
         if topic is not None:
+            self._check_topic_open(chat_id, int(topic))
             message["message_thread_id"] = int(topic)
             message["is_topic_message"] = True
         stored = {**message, "html": text, "reply_markup": args.get("reply_markup")}
@@ -476,7 +515,25 @@ class FakeTelegram:
         with self._changed:
             topic = self.next_message_id
             self.next_message_id += 1
+            self._topics[(str(args["chat_id"]), topic)] = False
         return {"message_thread_id": topic, "name": name, "icon_color": 7322096}
+
+    def _set_topic_closed(self, args: dict[str, Any], closed: bool) -> bool:
+        key = (str(args["chat_id"]), int(args["message_thread_id"]))
+        with self._changed:
+            if key not in self._topics:
+                raise ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+            if self._topics[key] == closed:
+                raise ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+            self._topics[key] = closed
+        return True
+
+    def _check_topic_open(self, chat_id: str, topic: int) -> None:
+        """Refuse a message to a closed topic unless the bot may manage topics."""
+        with self._changed:
+            closed = self._topics.get((chat_id, topic), False)
+        if closed and not self.bot_can_manage_topics:
+            raise ApiError(400, "Bad Request: TOPIC_CLOSED")
 
 
 def _error(status: int, description: str, retry_after: int | None = None) -> dict[str, Any]:

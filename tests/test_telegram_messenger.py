@@ -168,6 +168,84 @@ def test_pacer_spaces_sends_to_one_chat() -> None:
     assert waits == [1.0]
 
 
+class FakeClock:
+    """A clock that only moves when the pacer sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def send_times(pacer: Pacer, clock: FakeClock, chats: list[str]) -> list[float]:
+    """Wait for each chat in turn; return the moments, from the start, the sends were let go."""
+    start = clock.now
+    times = []
+    for chat in chats:
+        pacer.wait(chat)
+        times.append(round(clock.now - start, 6))
+    return times
+
+
+def test_pacer_group_twenty_a_minute() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1.0, clock=clock.time, sleep=clock.sleep)
+
+    times = send_times(pacer, clock, [str(SUPPORT_CHAT)] * 42)
+
+    assert times[:20] == [float(second) for second in range(20)]
+    assert times[20:22] == [60.0, 61.0]
+    assert times[40:] == [120.0, 121.0]
+    assert all(later - earlier >= 60 for earlier, later in zip(times, times[20:], strict=False))
+
+
+def test_pacer_private_chat_no_group_limit() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1.0, clock=clock.time, sleep=clock.sleep)
+
+    times = send_times(pacer, clock, ["111222333"] * 25)
+
+    assert times == [float(second) for second in range(25)]
+
+
+def test_pacer_thirty_a_second_overall() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1.0, clock=clock.time, sleep=clock.sleep)
+    people = [str(1000 + index) for index in range(65)]
+
+    times = send_times(pacer, clock, people)
+
+    assert times[:30] == [0.0] * 30
+    assert times[30:60] == [1.0] * 30
+    assert times[60:] == [2.0] * 5
+
+
+def test_pacer_group_limit_counts_per_group() -> None:
+    clock = FakeClock()
+    pacer = Pacer(0, clock=clock.time, sleep=clock.sleep)
+
+    first = send_times(pacer, clock, ["-1001"] * 20)
+    other = send_times(pacer, clock, ["-1002"] * 5)
+    waited = pacer.wait("-1001")
+
+    assert first == [0.0] * 20
+    assert other == [0.0] * 5
+    assert waited == 60.0
+
+
+def test_pacer_limits_can_be_turned_off() -> None:
+    clock = FakeClock()
+    pacer = Pacer(0, clock=clock.time, sleep=clock.sleep, group_limit=0, overall_limit=0)
+
+    times = send_times(pacer, clock, [str(SUPPORT_CHAT)] * 50)
+
+    assert times == [0.0] * 50
+
+
 def test_429_makes_the_outbox_wait_and_the_topic_is_not_opened_twice(
     fake: FakeTelegram,
     intake: Intake,

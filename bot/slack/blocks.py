@@ -24,7 +24,7 @@ from bot.slack.mrkdwn import (
     split_text,
 )
 from bot.slack.uploads import FileToUpload, is_uploadable
-from handlers.card_facts import card_fact_lines
+from handlers.card_facts import card_fact_lines, replying_text
 from handlers.i18n import Translator
 from handlers.labels import MESSAGE_KIND_LABELS, PRIORITY_LABELS, STATUS_LABELS
 from handlers.messenger import MessageView, TicketCard
@@ -44,6 +44,7 @@ CARD_PREVIEW_LIMIT = 2000
 # Attachment listings show at most this many characters of a file name.
 FILENAME_LIMIT = 200
 SETTABLE_STATUSES = ("open", "on_hold", "solved", "closed", "spam")
+CLOSED = "closed"
 PRIORITIES = ("low", "normal", "high", "urgent")
 KIND_ICONS = {
     "customer": "📧",
@@ -114,13 +115,6 @@ def render_card(
     return SlackMessage(text=fallback(title), blocks=blocks)
 
 
-def replying_text(names: tuple[str, ...], t: Translator) -> str:
-    """Return "Sveta is replying…" for the agents who have the Reply dialog open."""
-    return t.ngettext(
-        "{names} is replying…", "{names} are replying…", len(names), names=", ".join(names)
-    )
-
-
 def is_preview_cut(card: TicketCard, preview_limit: int = CARD_PREVIEW_LIMIT) -> bool:
     """Return True when the card shows only the start of the first email's text."""
     if card.first_message is None:
@@ -130,10 +124,6 @@ def is_preview_cut(card: TicketCard, preview_limit: int = CARD_PREVIEW_LIMIT) ->
 
 def _card_fields(card: TicketCard, t: Translator) -> list[Block]:
     facts = card_fact_lines(card, _person(card.customer_name, card.customer_address), t)
-    if card.waiting_for:
-        waiting = ", ".join(card.waiting_for)
-        facts.append(t.gettext("Waiting for {departments}", departments=waiting))
-    facts.extend(card.extra.values())
     return [plain(cut_text(fact, FIELD_TEXT_LIMIT)[0]) for fact in facts]
 
 
@@ -152,28 +142,18 @@ def _card_preview(message: MessageView, t: Translator, preview_limit: int) -> li
 
 
 def _card_actions(card: TicketCard, t: Translator) -> Block:
+    """Return the card's controls.
+
+    A closed card offers no Claim or Take over: there is no work left to
+    own, and the customer's next email opens a new ticket. It keeps Reply
+    (the owner may still write to the customer), Status (setting it to open
+    brings Claim or Take over back), Priority and Customer. A solved card
+    keeps them all, as the customer's answer reopens it.
+    """
     value = _value(ticket=card.number)
-    # A claimed card offers Take over in place of Claim, whose click could only be refused.
     elements: list[Block] = []
-    if not card.assignee:
-        elements.append(_button(CLAIM, t.gettext("Claim"), value, "primary"))
-    else:
-        take_over = _button(
-            TAKE_OVER, t.gettext("Take over"), _value(ticket=card.number, owner=card.assignee)
-        )
-        take_over["confirm"] = {
-            "title": plain(t.gettext("Take over?")),
-            "text": plain(
-                t.gettext(
-                    "{owner} holds ticket #{number}. Take it over?",
-                    owner=card.assignee,
-                    number=card.number,
-                )
-            ),
-            "confirm": plain(t.gettext("Take over")),
-            "deny": plain(t.gettext("Cancel")),
-        }
-        elements.append(take_over)
+    if card.status != CLOSED:
+        elements.append(_owner_button(card, value, t))
     elements.append(_button(REPLY, t.gettext("Reply"), value))
     elements.append(
         _select(
@@ -187,6 +167,28 @@ def _card_actions(card: TicketCard, t: Translator) -> Block:
     )
     elements.append(_button(CUSTOMER, t.gettext("Customer"), value))
     return {"type": "actions", "block_id": f"ticket-{card.number}", "elements": elements}
+
+
+def _owner_button(card: TicketCard, value: str, t: Translator) -> Block:
+    """Return Claim, or on a claimed card Take over, since a Claim click could only be refused."""
+    if not card.assignee:
+        return _button(CLAIM, t.gettext("Claim"), value, "primary")
+    take_over = _button(
+        TAKE_OVER, t.gettext("Take over"), _value(ticket=card.number, owner=card.assignee)
+    )
+    take_over["confirm"] = {
+        "title": plain(t.gettext("Take over?")),
+        "text": plain(
+            t.gettext(
+                "{owner} holds ticket #{number}. Take it over?",
+                owner=card.assignee,
+                number=card.number,
+            )
+        ),
+        "confirm": plain(t.gettext("Take over")),
+        "deny": plain(t.gettext("Cancel")),
+    }
+    return take_over
 
 
 def _button(action_id: str, label: str, value: str, style: str | None = None) -> Block:

@@ -1,17 +1,22 @@
-"""Button presses: a card's Claim, Status, Priority and Customer; a held reply's Undo, Send now.
+"""Button presses on a card (Claim, Take over, Status, Priority, Customer) and on a held reply.
 
 Every press is answered with answerCallbackQuery exactly once, so the
 person's client stops its spinner: with the reason when nothing changed,
 empty when the change shows on the card. Status and Priority first swap
-the card's buttons for the choices, and a choice swaps them back.
+the card's buttons for the choices, and a choice swaps them back. Take over
+first swaps them for a question that names the owner, where Slack shows a
+confirmation dialog. Each swap back draws the buttons for the ticket as the
+database has it after the change (its status and owner).
 """
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 
+from bot.slack.blocks import CLOSED
 from bot.slack.control_values import INVALID_CONTROL_ANSWER
 from bot.telegram.context import TelegramDesk, person_label
 from bot.telegram.drafts import load_draft, send_draft, undo_draft
@@ -24,22 +29,29 @@ from bot.telegram.render import (
     PRIORITY,
     SEND_DRAFT,
     STATUS,
+    TAKE_OVER,
     UNDO_DRAFT,
     ButtonPress,
     card_keyboard,
     choice_keyboard,
     draft_id,
+    owner_tag,
     read_button,
+    take_over_keyboard,
 )
 from bot.telegram.texts import CALLBACK_ANSWER_LIMIT, cut_text
 from handlers.i18n import N_, Translator
 from handlers.people import Actor
 from handlers.ticket_actions import (
+    Feedback,
     claim_ticket,
+    held_by_other,
     refusal_for_stranger,
     set_priority,
     set_status,
+    take_over_ticket,
 )
+from store.tickets import find_ticket_by_number
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +109,8 @@ def _card_press(desk: TelegramDesk, press: Press, button: ButtonPress, actor: Ac
         feedback = claim_ticket(desk.session_factory, actor, button.number)
         press.answer(feedback.render(t), alert=not feedback.ok)
         desk.after(feedback)
+    elif button.action == TAKE_OVER:
+        _take_over_press(desk, press, button, actor)
     elif button.action == CUSTOMER:
         press.answer()
         _post_under_card(
@@ -113,11 +127,56 @@ def _card_press(desk: TelegramDesk, press: Press, button: ButtonPress, actor: Ac
             feedback = set_priority(
                 desk.session_factory, actor, button.number, button.value or "", desk.rules
             )
-        _swap_keyboard(press, card_keyboard(button.number, t))
+        _swap_keyboard(press, _current_keyboard(desk, button.number, t))
         press.answer("" if feedback.ok else feedback.render(t), alert=not feedback.ok)
         desk.after(feedback)
     elif button.action == BACK:
-        _swap_keyboard(press, card_keyboard(button.number, t))
+        _swap_keyboard(press, _current_keyboard(desk, button.number, t))
+
+
+def _take_over_press(desk: TelegramDesk, press: Press, button: ButtonPress, actor: Actor) -> None:
+    """Show the Take over question, or, on Yes, take the ticket from the owner it named.
+
+    Yes names that owner by a tag. When the ticket has changed hands since
+    the question, nothing moves and the presser learns who owns it now.
+    """
+    t = press.translator
+    owner, claimed_at = _owner_of(desk, button.number)
+    if owner is None:
+        # Released, closed or deleted since the card was drawn: the current buttons show the way.
+        _swap_keyboard(press, _current_keyboard(desk, button.number, t))
+        return
+    if button.value is None and actor.works_tickets and owner != actor.name:
+        _swap_keyboard(press, take_over_keyboard(button.number, owner, t))
+        return
+
+    feedback: Feedback
+    if button.value is None or button.value == owner_tag(owner):
+        # take_over_ticket rejects a department member, and changes nothing for the owner.
+        feedback = take_over_ticket(desk.session_factory, actor, button.number, owner)
+    else:
+        feedback = held_by_other(button.number, owner, claimed_at)
+    _swap_keyboard(press, _current_keyboard(desk, button.number, t))
+    press.answer(feedback.render(t), alert=not feedback.ok)
+    desk.after(feedback)
+
+
+def _owner_of(desk: TelegramDesk, number: int) -> tuple[str | None, datetime | None]:
+    """Return the owner of an open ticket and when they claimed it; None for nobody or closed."""
+    with desk.session_factory() as session:
+        ticket = find_ticket_by_number(session, number)
+        if ticket is None or ticket.status == CLOSED:
+            return None, None
+        return ticket.assignee, ticket.assigned_at
+
+
+def _current_keyboard(desk: TelegramDesk, number: int, t: Translator) -> InlineKeyboardMarkup:
+    """Return the card's buttons for the ticket as the database has it now."""
+    with desk.session_factory() as session:
+        ticket = find_ticket_by_number(session, number)
+        if ticket is None:
+            return card_keyboard(number, t)
+        return card_keyboard(number, t, status=ticket.status, owner=ticket.assignee)
 
 
 def _draft_press(desk: TelegramDesk, press: Press, button: ButtonPress) -> None:

@@ -12,7 +12,8 @@ With a session factory the steps go to the database, so a retry after a 429
 or a crash does not post them again. Without one they are kept in memory,
 which covers a retry after a 429 only. An email's stored attachments follow its post as
 documents (bot/telegram/uploads.py), when the messenger is given the
-BlobStore.
+BlobStore. A closed ticket's topic is closed too, so the forum's list keeps
+to the tickets still being worked, and reopened when the ticket is.
 """
 
 import logging
@@ -29,6 +30,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
+from bot.slack.blocks import CLOSED
 from bot.telegram.journal import (
     CARD_STEP,
     TOPIC_STEP,
@@ -52,7 +54,14 @@ from bot.telegram.render import (
 from bot.telegram.runner import BotRunner
 from bot.telegram.uploads import UPLOAD_LIMIT_BYTES, AttachmentSender, UploadPlace
 from handlers.i18n import Translator
-from handlers.messenger import DirectMessage, DirectPost, MessageView, ThreadRef, TicketCard
+from handlers.messenger import (
+    DirectMessage,
+    DirectPost,
+    MessageView,
+    ThreadLink,
+    ThreadRef,
+    TicketCard,
+)
 from store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
@@ -60,6 +69,8 @@ logger = logging.getLogger(__name__)
 MESSENGER = "telegram"
 NOT_MODIFIED = "message is not modified"
 NOT_A_FORUM = "not a forum"
+# The error Telegram returns for closing a closed topic or reopening an open one.
+TOPIC_NOT_MODIFIED = "topic_not_modified"
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,8 @@ class TelegramMessenger:
         self.journal = PostJournal(MESSENGER, session_factory)
         self._lock = threading.Lock()
         self._forums: dict[str, bool] = {}
+        # Whether each topic is closed, as this process last set or found it.
+        self._closed_topics: dict[tuple[str, int], bool] = {}
 
     def post_ticket(self, card: TicketCard, chat: str | None = None) -> ThreadRef:
         """Open the ticket's topic (in a forum), post the card, then the whole text if cut.
@@ -141,9 +154,10 @@ class TelegramMessenger:
             where.chat_id,
             where.card_id,
             card_text(card, self.translator, upload_limit=self.upload_limit),
-            card_keyboard(card.number, self.translator),
+            card_keyboard(card.number, self.translator, status=card.status, owner=card.assignee),
         )
         logger.info("ticket #%d: card %s updated", card.number, where.card_id)
+        self._match_topic(where, card)
 
     def post_in_thread(self, thread: ThreadRef, message: MessageView) -> str | None:
         """Post the message in parts, then its files, skipping the steps an earlier attempt did.
@@ -193,6 +207,34 @@ class TelegramMessenger:
             self._send(chat_id, part)
         logger.info("notice posted in %s", chat_id)
 
+    def notify_person_with_link(self, user_id: str, text: str, link: ThreadLink) -> None:
+        """Send a private message with a button to the ticket's topic (or card) under its last part.
+
+        A person who never started the bot is skipped with a warning, as in notify_person.
+        """
+        keyboard = _url_keyboard(link.thread, link.label)
+        try:
+            self._send_notice(user_id, text, keyboard)
+        except Forbidden as error:
+            logger.warning(
+                "telegram: user %s cannot get direct messages (%s); they must start the bot first",
+                user_id,
+                error.message,
+            )
+            return
+        logger.info("user %s: direct message with a topic link sent", user_id)
+
+    def post_notice_with_link(self, chat: str | None, text: str, link: ThreadLink) -> None:
+        """Post a notice with a button to the ticket's topic (or card) under its last part."""
+        chat_id = str(chat or self.support_chat)
+        self._send_notice(chat_id, text, _url_keyboard(link.thread, link.label))
+        logger.info("notice with a topic link posted in %s", chat_id)
+
+    def _send_notice(self, chat_id: str, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
+        parts = notice_parts(text)
+        for number, part in enumerate(parts, start=1):
+            self._send(chat_id, part, keyboard=keyboard if number == len(parts) else None)
+
     def send_direct(self, user_id: str, message: DirectMessage) -> DirectPost:
         """Send a private message with a link to the ticket's topic, once per key.
 
@@ -233,7 +275,9 @@ class TelegramMessenger:
             chat_id,
             card_text(card, self.translator, upload_limit=self.upload_limit),
             topic_id=topic,
-            keyboard=card_keyboard(card.number, self.translator),
+            keyboard=card_keyboard(
+                card.number, self.translator, status=card.status, owner=card.assignee
+            ),
         )
         steps.record({CARD_STEP: card_id})
         logger.info("ticket #%d: card posted in %s as %s", card.number, chat_id, card_id)
@@ -259,8 +303,55 @@ class TelegramMessenger:
                 self._forums[chat_id] = False
             return None
         steps.record({TOPIC_STEP: created.message_thread_id})
+        with self._lock:
+            self._closed_topics[(chat_id, created.message_thread_id)] = False
         logger.info("ticket #%d: topic %s opened", card.number, created.message_thread_id)
         return created.message_thread_id
+
+    def _match_topic(self, where: TelegramThread, card: TicketCard) -> None:
+        """Close the ticket's topic when the card shows it closed; reopen it when it is no longer.
+
+        Runs after the card was redrawn, so nothing here raises: a failure
+        is logged, and the next card update tries again. A topic this
+        process has not seen yet (one opened before a restart) is reopened
+        once for an open ticket. Telegram returns TOPIC_NOT_MODIFIED when it
+        was open already, which counts as done.
+        """
+        if where.topic_id is None:
+            return
+        key = (where.chat_id, where.topic_id)
+        closing = card.status == CLOSED
+        with self._lock:
+            known = self._closed_topics.get(key)
+        if known is closing:
+            return
+        call = self.runner.bot.close_forum_topic if closing else self.runner.bot.reopen_forum_topic
+        verb = "closed" if closing else "reopened"
+        try:
+            self.pacer.wait(where.chat_id)
+            self.runner.call(call(where.chat_id, where.topic_id))
+        except BadRequest as error:
+            if TOPIC_NOT_MODIFIED not in error.message.lower():
+                self._log_topic_failure(card.number, where, verb, error)
+                return
+        except Exception as error:  # the card is already redrawn: this must not reach the outbox
+            self._log_topic_failure(card.number, where, verb, error)
+            return
+        with self._lock:
+            self._closed_topics[key] = closing
+        logger.info("ticket #%d: topic %s %s", card.number, where.topic_id, verb)
+
+    def _log_topic_failure(
+        self, number: int, where: TelegramThread, verb: str, error: Exception
+    ) -> None:
+        logger.warning(
+            "ticket #%d: topic %s in %s could not be %s: %s",
+            number,
+            where.topic_id,
+            where.chat_id,
+            verb,
+            error,
+        )
 
     def _send_files(self, thread: TelegramThread, message: MessageView, steps: PostSteps) -> None:
         """Send the message's stored files after its post, and list those that failed.
@@ -377,13 +468,22 @@ def topic_link(thread: ThreadRef) -> str | None:
 
 
 def _link_keyboard(message: DirectMessage) -> InlineKeyboardMarkup | None:
-    if message.link is None or message.link.messenger != MESSENGER:
+    if message.link is None:
         return None
-    url = topic_link(message.link)
+    return _url_keyboard(message.link, message.link_label)
+
+
+def _url_keyboard(thread: ThreadRef, label: str) -> InlineKeyboardMarkup | None:
+    """Return a button that opens a ticket's topic or card; None where no link can be made.
+
+    Only a supergroup's messages have t.me links, so a plain group's card gets no button.
+    """
+    if thread.messenger != MESSENGER:
+        return None
+    url = topic_link(thread)
     if url is None:
         return None
-    label = message.link_label or "→"
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url)]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label or "→", url=url)]])
 
 
 def edit_text(

@@ -5,12 +5,14 @@ as Slack's, so both messengers word a ticket alike. Button data is compact
 ("c:42", "s:42:solved") so that it stays within Telegram's 64 bytes.
 """
 
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.slack.blocks import PRIORITIES, SETTABLE_STATUSES, message_heading
+from bot.slack.blocks import CLOSED, PRIORITIES, SETTABLE_STATUSES, message_heading
 from bot.telegram.texts import (
     CALLBACK_DATA_LIMIT,
     MESSAGE_LIMIT,
@@ -21,7 +23,7 @@ from bot.telegram.texts import (
     utf16_length,
 )
 from bot.telegram.uploads import is_uploadable
-from handlers.card_facts import card_fact_lines
+from handlers.card_facts import card_fact_lines, replying_text
 from handlers.i18n import Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.messenger import AttachmentView, MessageView, TicketCard
@@ -32,15 +34,21 @@ CARD_PREVIEW_LIMIT = 1500
 HEADING_ROOM = 300
 # How much of a file's name a line about it shows.
 FILENAME_LIMIT = 200
+# How much of the owner's name the Take over question shows on its button.
+OWNER_LABEL_LIMIT = 64
 
 CLAIM = "c"
+TAKE_OVER = "o"
 STATUS = "s"
 PRIORITY = "p"
 CUSTOMER = "u"
 BACK = "k"
 SEND_DRAFT = "send"
 UNDO_DRAFT = "undo"
-ACTIONS = frozenset({CLAIM, STATUS, PRIORITY, CUSTOMER, BACK})
+ACTIONS = frozenset({CLAIM, TAKE_OVER, STATUS, PRIORITY, CUSTOMER, BACK})
+# A confirmed Take over names the owner it was confirmed against by a short
+# tag of the name (see owner_tag), because a name may not fit in 64 bytes.
+_OWNER_TAG = re.compile(r"[0-9a-f]{8}")
 DRAFT_ACTIONS = frozenset({SEND_DRAFT, UNDO_DRAFT})
 
 
@@ -76,13 +84,22 @@ def read_button(data: str | None) -> ButtonPress | None:
     if action in DRAFT_ACTIONS:
         if value is None or not value.startswith("draft-") or not value[6:].isdigit():
             return None
-    elif action not in ACTIONS or not _is_choice(value):
+    elif action not in ACTIONS or not _is_value_of(action, value):
         return None
     return ButtonPress(action, int(parts[1]), value)
 
 
-def _is_choice(value: str | None) -> bool:
-    return value is None or value in (*SETTABLE_STATUSES, *PRIORITIES)
+def _is_value_of(action: str, value: str | None) -> bool:
+    if value is None:
+        return True
+    if action == TAKE_OVER:
+        return _OWNER_TAG.fullmatch(value) is not None
+    return value in (*SETTABLE_STATUSES, *PRIORITIES)
+
+
+def owner_tag(owner: str) -> str:
+    """Return the 8 hex digits that name `owner` in a confirmed Take over's button data."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:8]
 
 
 def draft_id(press: ButtonPress) -> int:
@@ -118,6 +135,8 @@ def card_text(
             escape(t.gettext("Follows closed ticket #{number}", number=card.linked_ticket_number))
         )
     lines.extend(escape(fact) for fact in card_facts(card, t))
+    if card.replying:
+        lines.append(f"<i>{escape(cut_text(replying_text(card.replying, t), 500)[0])}</i>")
     if card.first_message is not None:
         preview, is_cut = cut_text(card.first_message.visible_text.strip(), preview_limit)
         lines.append("")
@@ -140,24 +159,57 @@ def card_facts(card: TicketCard, t: Translator) -> list[str]:
     return [cut_text(fact, 500)[0] for fact in facts]
 
 
-def card_keyboard(number: int, t: Translator) -> InlineKeyboardMarkup:
-    """Return the card's buttons: Claim, Status, Priority, Customer."""
-    return InlineKeyboardMarkup(
+def card_keyboard(
+    number: int, t: Translator, status: str | None = None, owner: str | None = None
+) -> InlineKeyboardMarkup:
+    """Return the card's buttons: Claim or Take over, then Status, Priority, Customer.
+
+    As in Slack (bot/slack/blocks.py), an unclaimed card offers Claim and a
+    claimed one (`owner` set) Take over, since a Claim press could only be
+    refused. A closed ticket's card (`status` "closed") offers neither: there
+    is no work left to own, and the customer's next email opens a new ticket.
+    Status reopens it.
+    """
+    rows = [
         [
-            [InlineKeyboardButton(t.gettext("Claim"), callback_data=button_data(CLAIM, number))],
-            [
-                InlineKeyboardButton(
-                    t.gettext("Status"), callback_data=button_data(STATUS, number)
-                ),
-                InlineKeyboardButton(
-                    t.gettext("Priority"), callback_data=button_data(PRIORITY, number)
-                ),
-                InlineKeyboardButton(
-                    t.gettext("Customer"), callback_data=button_data(CUSTOMER, number)
-                ),
-            ],
+            InlineKeyboardButton(t.gettext("Status"), callback_data=button_data(STATUS, number)),
+            InlineKeyboardButton(
+                t.gettext("Priority"), callback_data=button_data(PRIORITY, number)
+            ),
+            InlineKeyboardButton(
+                t.gettext("Customer"), callback_data=button_data(CUSTOMER, number)
+            ),
         ]
+    ]
+    if status == CLOSED:
+        return InlineKeyboardMarkup(rows)
+    if owner:
+        first = InlineKeyboardButton(
+            t.gettext("Take over"), callback_data=button_data(TAKE_OVER, number)
+        )
+    else:
+        first = InlineKeyboardButton(t.gettext("Claim"), callback_data=button_data(CLAIM, number))
+    return InlineKeyboardMarkup([[first], *rows])
+
+
+def take_over_keyboard(number: int, owner: str, t: Translator) -> InlineKeyboardMarkup:
+    """Return the question that replaces the card's buttons after Take over: Yes, or back.
+
+    Yes carries a tag of `owner`, so that a press after the ticket changed
+    hands takes nothing from someone the presser was not shown. The question
+    itself is a button too (an inline keyboard contains only buttons); pressing
+    it asks again.
+    """
+    name = cut_text(owner, OWNER_LABEL_LIMIT)[0]
+    question = InlineKeyboardButton(
+        t.gettext("Take over from {owner}?", owner=name),
+        callback_data=button_data(TAKE_OVER, number),
     )
+    yes = InlineKeyboardButton(
+        t.gettext("Yes"), callback_data=button_data(TAKE_OVER, number, owner_tag(owner))
+    )
+    back = InlineKeyboardButton("←", callback_data=button_data(BACK, number))
+    return InlineKeyboardMarkup([[question], [yes, back]])
 
 
 def choice_keyboard(action: str, number: int, t: Translator) -> InlineKeyboardMarkup:
