@@ -127,28 +127,31 @@ def new_ticket_due_times(rules_book: RulesBook | None, ticket: Mapping[str, Any]
     """Return the due-time columns of a ticket about to be inserted (intake's row `ticket`).
 
     A ticket opened by automatic mail (intake leaves its
-    `last_customer_message_at` empty) gets no first-response target, because
-    nobody is waiting for an answer to an out-of-office reply.
+    `last_customer_message_at` empty) gets no targets, because nobody is
+    waiting for an answer to an out-of-office reply. The customer's first
+    own message starts them (`start_first_response_clock`).
     """
     if rules_book is None or not rules_book.current.sla.targets:
         return {}
-    priority = str(ticket.get("priority") or "normal")
-    due = due_times(rules_book.current, priority, ticket["created_at"])
     if ticket.get("last_customer_message_at") is None:
-        due["first_response_due_at"] = None
-    return due
+        return {"first_response_due_at": None, "resolution_due_at": None}
+    priority = str(ticket.get("priority") or "normal")
+    return due_times(rules_book.current, priority, ticket["created_at"])
 
 
 def start_first_response_clock(ticket: Ticket, rules: Rules | None, since: datetime) -> None:
-    """Give a ticket that had only automatic mail its first-response target, from `since`.
+    """Give a ticket that had only automatic mail its SLA targets, counted from `since`.
 
     `since` is when the customer's own first message arrived: from then on
     someone waits for an answer.
     """
-    if rules is None or not rules.sla.targets or ticket.first_response_at is not None:
+    if rules is None or not rules.sla.targets:
         return
     due = due_times(rules, ticket.priority, since)
-    ticket.first_response_due_at = due["first_response_due_at"]
+    if ticket.first_response_at is None:
+        ticket.first_response_due_at = due["first_response_due_at"]
+    if ticket.resolution_due_at is None:
+        ticket.resolution_due_at = due["resolution_due_at"]
 
 
 def refresh_due_times(ticket: Ticket, rules: Rules | None) -> None:
@@ -158,7 +161,7 @@ def refresh_due_times(ticket: Ticket, rules: Rules | None) -> None:
     paused = timedelta(seconds=ticket.resolution_paused_seconds or 0)
     due = due_times(rules, ticket.priority, ticket.created_at, paused)
     if ticket.last_customer_message_at is None:  # only automatic mail: see new_ticket_due_times
-        due["first_response_due_at"] = None
+        due = {"first_response_due_at": None, "resolution_due_at": None}
     before = (ticket.first_response_due_at, ticket.resolution_due_at)
     ticket.first_response_due_at = due["first_response_due_at"]
     ticket.resolution_due_at = due["resolution_due_at"]

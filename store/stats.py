@@ -619,13 +619,14 @@ def _load(session: Session, start: datetime, end: datetime, zone: ZoneInfo) -> l
 
     Mail on spam tickets is left out, as it is from the tickets received.
     """
-    slot = QuarterHour(messages.c.received_at).label("slot")
+    arrived = _arrival_time()
+    slot = QuarterHour(arrived).label("slot")
     query = (
         select(slot, func.count())
         .select_from(messages.join(tickets, tickets.c.id == messages.c.ticket_id))
         .where(
             messages.c.kind == MessageKind.CUSTOMER,
-            _in(messages.c.received_at, start, end),
+            _in(arrived, start, end),
             _not_spam(),
         )
         .group_by(slot)
@@ -635,6 +636,16 @@ def _load(session: Session, start: datetime, end: datetime, zone: ZoneInfo) -> l
         local = datetime.fromtimestamp(int(number) * SLOT_SECONDS, UTC).astimezone(zone)
         grid[local.weekday()][local.hour] += int(count)
     return grid
+
+
+def _arrival_time() -> ColumnElement[Any]:
+    """When a customer message reached the desk, as the load counts it.
+
+    Mail brought in by a silent import arrived when it was written (its Date
+    header), not at the import, which would pile a whole history into one hour.
+    """
+    written = func.coalesce(messages.c.sent_at, messages.c.received_at)
+    return case((tickets.c.is_silent, written), else_=messages.c.received_at)
 
 
 def _first_response_breaches(session: Session, start: datetime, end: datetime) -> int:
@@ -662,13 +673,21 @@ def _resolution_breaches(session: Session, start: datetime, end: datetime) -> in
 
     The resolution clock stops while a ticket is on hold, and leaving hold
     moves the due time later by the time on hold. A ticket still on hold is
-    therefore breached only if its due time came before it went on hold.
+    therefore breached only if its due time came before it went on hold. A
+    ticket that no person wrote to has no target, as for the first response.
     """
     due = tickets.c.resolution_due_at
     on_time = and_(_done(), tickets.c.solved_at <= due)
     paused_at = tickets.c.resolution_paused_at
     not_paused_before_due = or_(paused_at.is_(None), paused_at >= due)
-    return _count(session, _in(due, start, end), not_(on_time), not_paused_before_due, _not_spam())
+    return _count(
+        session,
+        _in(due, start, end),
+        not_(on_time),
+        not_paused_before_due,
+        _not_spam(),
+        _written_by_a_person(),
+    )
 
 
 def _unanswered_questions(session: Session, moment: datetime) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """The digest's numbers, on SQLite and PostgreSQL, for a desk whose correct figures are known."""
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -132,6 +133,7 @@ UNAVOIDABLE = [
         "status": "new",
         "tags": ["returns"],
         "first_response_due_at": fx.at(29, 11, 0),
+        "resolution_due_at": fx.at(29, 12, 0),
         "messages": [fx.out_of_office(fx.at(29, 10, 0))],
     },
     # Solved at 12:20 without an email, before the first response was due: no breach.
@@ -176,9 +178,36 @@ def test_unavoidable_breaches_not_counted(
     stats = day_stats(session_factory)
 
     assert stats.first_response_breaches == 1
+    assert stats.resolution_breaches == 0
     assert (stats.received, stats.automatic_only, stats.spam) == (3, 1, 0)
     assert stats.tags == []
     assert sum(map(sum, stats.load)) == 4
+
+
+def test_silent_import_loads_by_written_time(session_factory: sessionmaker[Session]) -> None:
+    imported_at = fx.at(29, 20, 0)
+    fx.add_tickets(
+        session_factory,
+        [
+            {
+                "created_at": fx.at(29, written_hour, 0),
+                "status": "new",
+                "is_silent": True,
+                "messages": [("customer", imported_at, {"sent_at": fx.at(29, written_hour, 0)})],
+            }
+            for written_hour in (9, 11, 15)
+        ],
+    )
+
+    stats = day_stats(session_factory)
+
+    loaded_hours = sorted(
+        hour for day in stats.load for hour, count in enumerate(day) for _ in range(count)
+    )
+    local_hours = sorted(
+        fx.at(29, hour, 0).astimezone(ZoneInfo(fx.TIMEZONE)).hour for hour in (9, 11, 15)
+    )
+    assert loaded_hours == local_hours
 
 
 def test_durations_never_negative(session_factory: sessionmaker[Session]) -> None:

@@ -1,4 +1,4 @@
-"""A ticket opened by automatic mail gets no first-response target, only a resolution target."""
+"""A ticket opened by automatic mail gets no SLA targets until the customer writes."""
 
 import dataclasses
 from datetime import timedelta
@@ -43,14 +43,8 @@ def test_out_of_office_no_first_response_target(
     urgent = intake.ticket(1)
 
     assert opened.messages[0].kind == "auto_reply"
-    assert (opened.first_response_due_at, opened.resolution_due_at) == (
-        None,
-        CREATED + timedelta(days=2),
-    )
-    assert (urgent.first_response_due_at, urgent.resolution_due_at) == (
-        None,
-        CREATED + timedelta(hours=8),
-    )
+    assert (opened.first_response_due_at, opened.resolution_due_at) == (None, None)
+    assert (urgent.first_response_due_at, urgent.resolution_due_at) == (None, None)
 
 
 def test_customer_message_starts_first_response_clock(
@@ -69,3 +63,4 @@ def test_customer_message_starts_first_response_clock(
 
     assert len(ticket.messages) == 2
     assert ticket.first_response_due_at == written + timedelta(hours=4)
+    assert ticket.resolution_due_at == written + timedelta(days=2)
