@@ -4,7 +4,7 @@ import difflib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -176,11 +176,41 @@ def load_rules(path: Path) -> Rules:
         )
         lines = [
             f"{path}:{position(mark)} "
-            f"{'.'.join(str(part) for part in problem['loc']) or '(top level)'}: {problem['msg']}"
+            f"{'.'.join(str(part) for part in problem['loc']) or '(top level)'}: "
+            f"{_plain_message(problem)}"
             f"{_key_suggestion(problem)}"
             for mark, problem in located
         ]
         raise ConfigError("\n".join(lines)) from error
+
+
+# Plain wording for pydantic's most common error types, which admins read.
+PLAIN_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+    "list_type": "must be a list (items written with '- ')",
+    "dict_type": "must be a mapping of keys and values",
+    "model_type": "must be a mapping of keys and values",
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+# Prefixes pydantic puts before the message of a validator's own error.
+VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _plain_message(problem: Any) -> str:
+    """Return pydantic's message for one problem, in the words an admin expects."""
+    message = str(problem.get("msg", ""))
+    plain = PLAIN_MESSAGES.get(str(problem.get("type")))
+    if plain is not None:
+        return plain
+    for prefix in VALIDATOR_PREFIXES:
+        if message.startswith(prefix):
+            return message.removeprefix(prefix)
+    return message
 
 
 def _key_suggestion(problem: object) -> str:

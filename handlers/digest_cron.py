@@ -29,6 +29,8 @@ CRON_EXAMPLE = '"0 8 * * *" (every day at 08:00)'
 # that exists comes back within 28 years at most; Feb 29 on a Monday is the slowest.
 FIRES_WITHIN = timedelta(days=5 * 366)
 _DIGIT = re.compile(r"\d")
+# APScheduler's own lead-in, which repeats the field value the message already names.
+_LIBRARY_PREFIX = re.compile(r"^Error validating expression '[^']*': ")
 
 
 # Cron's weekday numbers: 0 and 7 are Sunday.
@@ -97,7 +99,8 @@ def cron_error(expression: str) -> str | None:
         try:
             CronTrigger(timezone=ZoneInfo("UTC"), **{name: value})
         except ValueError as error:
-            return f"{expression!r}: {value!r} is not a valid {label}: {error}"
+            reason = _LIBRARY_PREFIX.sub("", str(error))
+            return f"{expression!r}: {value!r} is not a valid {label}: {reason}"
     try:
         cron_trigger(expression, "UTC")
     except ValueError as error:

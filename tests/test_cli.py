@@ -172,7 +172,7 @@ def test_rules_errors_name_lines(tmp_path: Path) -> None:
     result = run_threaddesk(["rules", "check", str(rules)], cwd=tmp_path)
 
     assert result.returncode == 2
-    assert f"{rules}:2:1: support_adress: Extra inputs are not permitted" in result.stderr
+    assert f"{rules}:2:1: support_adress: unknown key" in result.stderr
     assert f"{rules}:5:5: agents.0.telegram:" in result.stderr
     assert f"{rules}:6:1: timezone:" in result.stderr
     assert "Traceback" not in result.stderr

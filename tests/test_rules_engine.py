@@ -527,7 +527,7 @@ def test_misspelled_condition_suggested(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_rules(path)
 
-    assert f"{path}:2:12: rules.0.when.subjet: Extra inputs are not permitted" in str(error.value)
+    assert f"{path}:2:12: rules.0.when.subjet: unknown key" in str(error.value)
     assert "did you mean 'subject'?" in str(error.value)
 
 
