@@ -35,6 +35,7 @@ FIRST_ONE_WINS = frozenset({"assign", "post_in"})
 # A dry run opens no ticket, so its auto-reply preview shows this in place of the number.
 DRY_RUN_TICKET_NUMBER = "N"
 
+
 def explain_rules(
     rules: Rules,
     raw_email: bytes,

@@ -147,7 +147,10 @@ def _add_tnef_files(data: bytes, name: str, context: AttachmentContext) -> None:
         item_name = item.filename or fallback_filename(context.next_position(), item.content_type)
         context.attachments.append(
             _limited(
-                item_name, item.content_type, len(item.data), item.data,
+                item_name,
+                item.content_type,
+                len(item.data),
+                item.data,
                 context.max_attachment_bytes,
             )
         )

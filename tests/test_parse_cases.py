@@ -187,4 +187,3 @@ def test_oversized_standin_parses() -> None:
     assert message.subject == "Screen recording of the bug"
     assert message.text == "The recording shows the crash at 0:42."
     assert [attachment.filename for attachment in message.attachments] == ["bug-recording.mp4"]
-

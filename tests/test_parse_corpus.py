@@ -21,10 +21,24 @@ BODY_ONLY_DIRS = (
 )
 NOT_MESSAGES = ("SOURCE.md", "INDEX.md", "README.md", "expected.jsonl")
 PARSING_KEYS = (
-    "subject", "from_addr", "from_display", "from_parsed", "to_addrs", "to", "to_parsed",
-    "cc_parsed", "attachments", "attachment_filename", "attachment_filenames",
-    "attachment_count", "text_startswith", "text_contains", "html_startswith",
-    "ticket_description", "ticket_description_contains", "text_body_empty",
+    "subject",
+    "from_addr",
+    "from_display",
+    "from_parsed",
+    "to_addrs",
+    "to",
+    "to_parsed",
+    "cc_parsed",
+    "attachments",
+    "attachment_filename",
+    "attachment_filenames",
+    "attachment_count",
+    "text_startswith",
+    "text_contains",
+    "html_startswith",
+    "ticket_description",
+    "ticket_description_contains",
+    "text_body_empty",
 )
 
 # Values that record another library's behaviour rather than what a helpdesk
@@ -109,8 +123,9 @@ def expectation_params() -> list[Any]:
             quirk = LIBRARY_QUIRKS.get((record["file"], key))
             marks = [pytest.mark.xfail(reason=quirk, strict=True)] if quirk else []
             params.append(
-                pytest.param(record["file"], key, record[key], id=f"{record['file']}:{key}",
-                             marks=marks)
+                pytest.param(
+                    record["file"], key, record[key], id=f"{record['file']}:{key}", marks=marks
+                )
             )
     return params
 
@@ -271,9 +286,14 @@ def test_corpus_expectation(corpus_dir: Path, name: str, key: str, expected: Any
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda path: str(path.relative_to(CORPUS)))
 def test_corpus_file_parses(path: Path) -> None:
     message = parse_message(path.read_bytes(), max_attachment_bytes=MAX_ATTACHMENT_BYTES)
-    texts = [message.subject, message.text, message.html or "", message.sender.name,
-             *(value for _, value in message.headers),
-             *(attachment.filename for attachment in message.attachments)]
+    texts = [
+        message.subject,
+        message.text,
+        message.html or "",
+        message.sender.name,
+        *(value for _, value in message.headers),
+        *(attachment.filename for attachment in message.attachments),
+    ]
     assert not [text for text in texts if "\x00" in text]
     assert "parse-failed" not in [note.code for note in message.notes]
 

@@ -18,8 +18,12 @@ LIMIT = 1024 * 1024
 
 def stored_texts(message: ParsedMessage) -> list[str]:
     return [
-        message.subject, message.text, message.html or "", message.sender.name,
-        message.sender.address, message.message_id or "",
+        message.subject,
+        message.text,
+        message.html or "",
+        message.sender.name,
+        message.sender.address,
+        message.message_id or "",
         *(value for _, value in message.headers),
         *(attachment.filename for attachment in message.attachments),
     ]
@@ -57,9 +61,12 @@ def mutated_sample(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(min_value=1, max_value=12))):
         position = draw(st.integers(min_value=0, max_value=len(data)))
         action = draw(st.sampled_from(["insert", "delete", "replace"]))
-        chunk = draw(st.binary(min_size=1, max_size=16) | st.sampled_from(
-            [b"\r\n", b"\x00", b"=?utf-8?B?", b"?=", b"--", b"boundary=", b"\xd0", b":"]
-        ))
+        chunk = draw(
+            st.binary(min_size=1, max_size=16)
+            | st.sampled_from(
+                [b"\r\n", b"\x00", b"=?utf-8?B?", b"?=", b"--", b"boundary=", b"\xd0", b":"]
+            )
+        )
         if action == "insert":
             data[position:position] = chunk
         elif action == "delete":

@@ -591,7 +591,10 @@ def test_dry_run_inside_hours() -> None:
         make_rules(), case_bytes("025-date-timezone-after-hours"), MONDAY_MORNING
     )
 
-    assert "Received: Jan 6, 2025, 11:30\u202fAM GMT+01:00 (Europe/Berlin), inside business hours" in report
+    assert (
+        "Received: Jan 6, 2025, 11:30\u202fAM GMT+01:00 (Europe/Berlin), inside business hours"
+        in report
+    )
     assert "Rule 4 (after hours): does not match" in report
     assert "send the auto-reply" not in report
 
