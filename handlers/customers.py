@@ -512,13 +512,7 @@ def profile_lines(profile: CustomerProfile, t: Translator) -> list[str]:
     if profile.tags:
         lines.append(t.gettext("Tags: {tags}", tags=", ".join(profile.tags)))
     if profile.current is not None:
-        lines.append(
-            t.gettext(
-                "Emails from the customer: {emails}. Replies sent: {replies}.",
-                emails=profile.current_emails,
-                replies=profile.current_replies,
-            )
-        )
+        lines.append(current_ticket_line(profile, profile.current, t))
     for note in profile.notes:
         lines.append(
             t.gettext(
@@ -529,6 +523,23 @@ def profile_lines(profile: CustomerProfile, t: Translator) -> list[str]:
             )
         )
     return lines
+
+
+def current_ticket_line(profile: CustomerProfile, number: int, t: Translator) -> str:
+    """Word the counts of the ticket the profile was asked about, as that ticket's alone.
+
+    After a merge the customer has more tickets, so the line names the ticket
+    rather than reading like the customer's total.
+    """
+    emails = t.ngettext(
+        "{count} email from the customer",
+        "{count} emails from the customer",
+        profile.current_emails,
+    )
+    replies = t.ngettext("{count} reply sent", "{count} replies sent", profile.current_replies)
+    return t.gettext(
+        "On ticket #{number}: {emails}, {replies}.", number=number, emails=emails, replies=replies
+    )
 
 
 def ticket_line(ticket: TicketLine, t: Translator) -> str:

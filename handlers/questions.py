@@ -17,10 +17,11 @@ runs. A question that no member can get is refused, so that the card does
 not wait for an answer that cannot come.
 
 A reply in the question's thread is always an answer. A plain direct
-message is an answer only close to the question: while the question is
-unanswered, or within FOLLOW_UP_WINDOW of the member's own answer to it.
-Otherwise it is a member's casual message, and it gets the help text
-instead of landing in the ticket.
+message from a member who got the question is an answer only close to the
+question: while the question is unanswered, or within FOLLOW_UP_WINDOW of
+its last answer, whoever gave it (so a second member who types an answer
+just after the first one's is heard too). Otherwise it is a member's
+casual message, and it gets the help text instead of landing in the ticket.
 """
 
 import logging
@@ -42,6 +43,7 @@ from store.models import (
     ChatThread,
     Customer,
     Direction,
+    Event,
     Message,
     MessageKind,
     OutboxItem,
@@ -54,7 +56,6 @@ from store.questions import (
     add_delivery,
     add_question,
     find_delivery,
-    last_answer_at,
     latest_delivery,
     mark_answered,
     questions_due_for_reminder,
@@ -70,8 +71,9 @@ logger = logging.getLogger(__name__)
 ASK_MEMBER = "ask_member"
 # The direct message shows this much of the customer's latest text.
 LATEST_TEXT_LIMIT = 600
-# How long after a member's answer their plain direct messages still add to it. A member who
-# answered and later writes to the bot about something else must not see that in the ticket.
+# How long after a question's last answer, by any member, the plain direct messages of the
+# members who got it still add to it. A member who writes to the bot about something else
+# later must not see that in the ticket.
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
 
 NOT_A_REPLY = N_(
@@ -463,7 +465,7 @@ def relay_answer(
 
     `in_thread` is False for a plain direct message that merely follows the
     question's message: it is relayed only while the question is
-    unanswered, or within FOLLOW_UP_WINDOW of this member's last answer.
+    unanswered, or within FOLLOW_UP_WINDOW of its last answer by anyone.
     Return None when `post_id` did not carry a question, `text` is empty,
     or a plain message is not close to its question.
     """
@@ -479,7 +481,7 @@ def relay_answer(
         ticket = session.get(Ticket, question.ticket_id) if question is not None else None
         if question is None or ticket is None:
             return None
-        if not in_thread and not is_near_question(session, question, delivery.person, answered_at):
+        if not in_thread and not is_near_question(session, question, answered_at):
             logger.info(
                 "ticket #%d: plain direct message of %s is not close to question %d; not relayed",
                 ticket.number,
@@ -517,12 +519,29 @@ def relay_answer(
     return relayed
 
 
-def is_near_question(session: Session, question: Question, person: str, now: datetime) -> bool:
-    """Return whether a plain direct message of `person` at `now` still belongs to `question`."""
+def is_near_question(session: Session, question: Question, now: datetime) -> bool:
+    """Return whether a plain direct message at `now`, from a member who got `question`, is near it.
+
+    The window runs from the question's last answer, whoever gave it: when
+    Olga answers and Pavel types his own answer a moment later, both reach
+    the ticket.
+    """
     if question.answered_at is None:
         return True
-    answered = last_answer_at(session, question, person)
+    answered = _last_answer_at(session, question)
     return answered is not None and now - answered <= FOLLOW_UP_WINDOW
+
+
+def _last_answer_at(session: Session, question: Question) -> datetime | None:
+    """Return when `question` was last answered by any member, read from the audit log."""
+    events = session.scalars(
+        select(Event)
+        .where(Event.ticket_id == question.ticket_id, Event.kind == QUESTION_ANSWERED)
+        .order_by(Event.at.desc(), Event.id.desc())
+    )
+    return next(
+        (event.at for event in events if event.data.get("question_id") == question.id), None
+    )
 
 
 def last_question_post(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from babel.dates import format_timedelta
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.commands import CommandSyntaxError
@@ -25,6 +26,7 @@ from handlers.queue import AGE_TOO_LONG as AGE_TOO_LONG  # rules_check reads it 
 from handlers.queue import (
     QueueFilter,
     filter_words,
+    filtered_query,
     list_tickets,
     parse_queue_filter,
     read_age,
@@ -65,13 +67,20 @@ class ListedTicket:
 class QueueListing:
     """The answer to `/desk list`: tickets, the saved views when no filter was given, or an error.
 
-    `error` is a catalogue message id and `error_params` its parameters.
+    `tickets` are the first LIST_LIMIT of the `total` that match. `error` is
+    a catalogue message id and `error_params` its parameters.
     """
 
     tickets: tuple[ListedTicket, ...] = ()
+    total: int = 0
     views: tuple[tuple[str, str], ...] = ()
     error: str | None = None
     error_params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def hidden(self) -> int:
+        """Return how many matching tickets the list leaves out."""
+        return max(self.total - len(self.tickets), 0)
 
 
 def expand_views(argument: str | None, views: Mapping[str, str]) -> str:
@@ -102,8 +111,15 @@ def read_queue(
             session, queue_filter, limit=LIST_LIMIT, order=rules.queue_order, now=now
         )
         listed = tuple(_listed(ticket, now) for ticket in tickets)
+        total = _count(session, queue_filter, now) if len(listed) >= LIST_LIMIT else len(listed)
     views = tuple(rules.views.items()) if not (argument or "").strip() else ()
-    return QueueListing(tickets=listed, views=views)
+    return QueueListing(tickets=listed, total=total, views=views)
+
+
+def _count(session: Session, queue_filter: QueueFilter, now: datetime) -> int:
+    """Return how many tickets `queue_filter` selects, beyond the LIST_LIMIT that are listed."""
+    matching = filtered_query(queue_filter, now).subquery()
+    return session.scalar(select(func.count()).select_from(matching)) or 0
 
 
 def read_filter(
@@ -184,6 +200,40 @@ def waiting_label(ticket: ListedTicket, t: Translator) -> str:
     """Return how long the ticket's customer has waited in the reader's language: "waiting 3 hr"."""
     age = format_timedelta(ticket.waited, format="short", locale=t.locale)
     return t.gettext("waiting {age}", age=age)
+
+
+def listing_heading(listing: QueueListing, t: Translator) -> str:
+    """Return the list's first line: how many tickets it shows, and of how many when cut."""
+    shown = len(listing.tickets)
+    if not shown:
+        return t.gettext("No tickets match.")
+    if listing.hidden:
+        return t.ngettext(
+            "{shown} of {count} ticket, most urgent first:",
+            "{shown} of {count} tickets, most urgent first:",
+            listing.total,
+            shown=shown,
+        )
+    return t.ngettext(
+        "{count} ticket, most urgent first:", "{count} tickets, most urgent first:", shown
+    )
+
+
+def narrowing_hint(listing: QueueListing, command: str, t: Translator) -> str | None:
+    """Return the list's last line when it was cut: how to see the tickets it left out.
+
+    `command` is the messenger's list command, such as "/desk list" or "/list".
+    """
+    if not listing.hidden:
+        return None
+    return t.ngettext(
+        "{count} more ticket is not shown. Narrow the list with a filter, "
+        "such as {command} mine urgent, or with a saved view.",
+        "{count} more tickets are not shown. Narrow the list with a filter, "
+        "such as {command} mine urgent, or with a saved view.",
+        listing.hidden,
+        command=command,
+    )
 
 
 def view_lines(views: Sequence[tuple[str, str]]) -> list[str]:

@@ -24,6 +24,7 @@ from tests.fake_slack import (
     wait_until,
 )
 from tests.intake_support import OWN_ADDRESS, Intake, customer_mail
+from tests.test_draft_heartbeat import type_in
 
 SVETA, DMITRY = "U0SVETA", "U0DMITRY"
 RULES = Rules.model_validate(
@@ -68,9 +69,7 @@ def card_texts(fake: FakeSlack) -> list[str]:
     return [o["text"] for o in text_objects(update_call.args["blocks"])]
 
 
-def test_card_shows_replying_agent(
-    slack: SlackTestDesk, fake: FakeSlack
-) -> None:
+def test_card_shows_replying_agent(slack: SlackTestDesk, fake: FakeSlack) -> None:
     view = open_reply(slack, SVETA)
     wait_until(lambda: drafts(slack.session_factory) == ["Sveta"])
     slack.deliver()
@@ -110,6 +109,22 @@ def test_non_owner_is_warned_when_reply_opens(slack: SlackTestDesk, fake: FakeSl
 
     assert view["blocks"][0]["type"] == "context"
     assert view["blocks"][0]["elements"][0]["text"].startswith("Ticket #1 is held by Dmitry")
+
+
+def test_refused_agent_is_not_shown_as_replying(slack: SlackTestDesk, fake: FakeSlack) -> None:
+    """Dmitry holds #1: Sveta's Send would be refused, so the card does not say she replies."""
+    slack.desk_command(DMITRY, "claim 1")
+
+    view = open_reply(slack, SVETA)
+    warning = fake.wait_for("views.update")[-1].args
+    type_in(slack, view, "We are on")
+    slack.desk.executor.shutdown(wait=True)  # let the typing's heartbeat run before looking
+    slack.deliver()
+
+    shown = json.loads(warning["view"]) if isinstance(warning["view"], str) else warning["view"]
+    assert shown["blocks"][0]["elements"][0]["text"].startswith("Ticket #1 is held by Dmitry")
+    assert drafts(slack.session_factory) == []
+    assert not any("replying" in text for text in card_texts(fake))
 
 
 def test_sent_reply_clears_the_draft(slack: SlackTestDesk, fake: FakeSlack) -> None:

@@ -116,7 +116,7 @@ def test_customer_button_shows_the_profile(slack: SlackTestDesk, fake: FakeSlack
 
     ephemeral = fake.wait_for("chat.postEphemeral")[-1]
     texts = [o["text"] for o in text_objects(ephemeral.args["blocks"])]
-    assert "Emails from the customer: 1. Replies sent: 0." in texts[0]
+    assert "On ticket #1: 1 email from the customer, 0 replies sent." in texts[0]
     assert any("Invoice for March" in text for text in texts)
     assert "Access for a colleague" not in " ".join(texts)
 
@@ -286,6 +286,8 @@ def test_merge_moves_everything_and_keeps_the_trail(
     assert "Customer: Marta Example <marta@example.org, m.example@work.example.net>" in profile
     # Marta's name stays; the other one is kept as a note, worded for the reader.
     assert "Merged from M. Example <m.example@work.example.net>: name M. Example" in profile
+    # The counts are ticket #3's, not the merged customer's total over three tickets.
+    assert "On ticket #3: 1 email from the customer, 0 replies sent." in profile
     assert [line.split(" ")[0] for line in profile.splitlines() if line.startswith("#")] == [
         "#3",
         "#2",

@@ -354,12 +354,17 @@ def test_heartbeat_before_send_restores_nothing(slack: SlackTestDesk) -> None:
 
 
 class GatedSessions:
-    """A session factory whose transactions wait until the test opens the gate."""
+    """A session factory whose sessions and transactions wait until the test opens the gate."""
 
     def __init__(self, inner: sessionmaker[Session]) -> None:
         self.inner = inner
         self.reached = threading.Event()
         self.gate = threading.Event()
+
+    def __call__(self) -> Session:
+        self.reached.set()
+        assert self.gate.wait(WAIT_TIMEOUT)
+        return self.inner()
 
     def begin(self) -> Any:
         self.reached.set()

@@ -156,7 +156,7 @@ def test_customer_summary(slack: SlackTestDesk, fake: FakeSlack) -> None:
     answer = wait_for_ephemeral(fake, SVETA)[0]
 
     assert "Customer: Marta Example &lt;marta@example.org&gt;" in answer
-    assert "Emails from the customer: 1. Replies sent: 0." in answer
+    assert "On ticket #1: 1 email from the customer, 0 replies sent." in answer
 
 
 def open_reply_modal(slack: SlackTestDesk, fake: FakeSlack) -> dict[str, object]:

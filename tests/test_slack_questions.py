@@ -574,6 +574,7 @@ def test_other_members_plain_dm_private(slack: SlackTestDesk, fake: FakeSlack) -
     olga_dm = deliveries(slack.session_factory)[0][2]
     send_direct_message(slack, OLGA, "Paid on 3 March.", thread_ts=olga_dm)
     wait_until(lambda: question(slack.session_factory, 1).answered_at is not None)
+    answered_at_shift(slack.session_factory, "Olga", FOLLOW_UP_WINDOW + timedelta(minutes=1))
 
     send_direct_message(slack, PAVEL, "Hello, is the printer fixed?")
     texts = replies_in_dm(fake, PAVEL, 2)
@@ -581,6 +582,26 @@ def test_other_members_plain_dm_private(slack: SlackTestDesk, fake: FakeSlack) -
 
     assert texts[-1].startswith("О каком тикете речь?")
     assert answers(slack.session_factory) == ["Olga (accounting) answered: Paid on 3 March."]
+
+
+def test_second_members_plain_dm_after_first_answer_relayed(
+    slack: SlackTestDesk, fake: FakeSlack
+) -> None:
+    """Olga answers in her DM's thread; a moment later Pavel types his answer into his DM."""
+    ask(slack, "ask accounting 1 Was the refund sent?")
+    olga_dm = deliveries(slack.session_factory)[0][2]
+    send_direct_message(slack, OLGA, "Paid on 3 March.", thread_ts=olga_dm)
+    wait_until(lambda: question(slack.session_factory, 1).answered_at is not None)
+
+    send_direct_message(slack, PAVEL, "The bank confirmed it on 4 March.")
+    wait_until(lambda: len(answers(slack.session_factory)) == 2)
+    texts = replies_in_dm(fake, PAVEL, 2)
+
+    assert answers(slack.session_factory) == [
+        "Olga (accounting) answered: Paid on 3 March.",
+        "Pavel (accounting) answered: The bank confirmed it on 4 March.",
+    ]
+    assert not texts[-1].startswith("О каком тикете речь?")
 
 
 def test_late_thread_reply_relayed(slack: SlackTestDesk, fake: FakeSlack) -> None:

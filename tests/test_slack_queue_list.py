@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.slack.mrkdwn import unescape
 from handlers.config import Rules
+from handlers.queue_views import LIST_LIMIT
 from store.models import Ticket, TicketTag
 from store.types import utcnow
 from tests.fake_slack import CHANNEL, FakeSlack, SlackTestDesk, text_objects
@@ -175,3 +176,36 @@ def test_russian_filter_words(slack: SlackTestDesk, fake: FakeSlack) -> None:
     ]
 
     assert [field["text"].split(" ", 1)[0] for field in fields[::2]] == [link(slack, fake, 2)]
+
+
+def seed_open_tickets(intake: Intake, count: int) -> None:
+    """Add `count` open tickets after the three of the fixture, each from its own customer."""
+    for number in range(4, 4 + count):
+        intake.seed_ticket(number, f"Question {number}", f"c{number}@example.org", "open", [])
+
+
+def test_cut_list_says_how_many_match(
+    slack: SlackTestDesk, fake: FakeSlack, intake: Intake
+) -> None:
+    seed_open_tickets(intake, 61)
+
+    answer = list_answer(slack, fake, "list")
+
+    fields = [field for block in answer["blocks"] for field in block.get("fields", [])]
+    assert len(fields) == 2 * LIST_LIMIT
+    texts = [unescape(o["text"]) for o in text_objects(answer["blocks"])]
+    assert texts[0] == "50 of 64 tickets, most urgent first:"
+    assert texts[-1] == (
+        "14 more tickets are not shown. Narrow the list with a filter, "
+        "such as /desk list mine urgent, or with a saved view."
+    )
+    assert "hot: urgent unassigned" in shown(answer)
+
+
+def test_full_list_has_no_hint(slack: SlackTestDesk, fake: FakeSlack, intake: Intake) -> None:
+    seed_open_tickets(intake, LIST_LIMIT - 3)
+
+    texts = [unescape(o["text"]) for o in text_objects(list_answer(slack, fake, "list")["blocks"])]
+
+    assert texts[0] == "50 tickets, most urgent first:"
+    assert not any("not shown" in text for text in texts)

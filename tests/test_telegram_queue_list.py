@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers.queue_views import LIST_LIMIT
 from store.models import Ticket
 from store.types import utcnow
 from tests.fake_telegram import FakeTelegram, message_update, user
@@ -102,3 +103,25 @@ def test_list_compound_age(telegram: TelegramTestDesk, fake: FakeTelegram) -> No
     assert answer_to(fake, "/list <1h30m", 706) == (
         "#2 [new · urgent · waiting 45 min] Site is down"
     )
+
+
+def test_cut_list_says_how_many_match(
+    telegram: TelegramTestDesk, fake: FakeTelegram, intake: Intake
+) -> None:
+    """64 tickets match: the list shows the first 50, says so and tells how to narrow it."""
+    for number in range(3, 65):
+        intake.seed_ticket(number, f"Question {number}", f"c{number}@example.org", "open", [])
+
+    lines = answer_to(fake, "/list", 707).splitlines()
+
+    assert lines[0] == "50 of 64 tickets, most urgent first:"
+    assert len([line for line in lines if line.startswith("#")]) == LIST_LIMIT
+    assert lines[-6:] == [
+        "",
+        "Saved views (/list NAME):",
+        "morning: unassigned urgent",
+        "vip: tag:vip >1h",
+        "",
+        "14 more tickets are not shown. Narrow the list with a filter, "
+        "such as /list mine urgent, or with a saved view.",
+    ]

@@ -27,6 +27,8 @@ from handlers.template_replies import template_reply_text
 from handlers.ticket_actions import Feedback, refusal_for_stranger
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 COMMAND = "/desk"
 
@@ -96,7 +98,11 @@ def run_command(
 
     feedback = run_ticket_action(desk.session_factory, desk.rules, actor, command, number)
     logger.info(
-        "ticket #%d: /desk %s by %s: %s", number, command.name, actor.name, feedback.message
+        "ticket #%d: /desk %s by %s: %s",
+        number,
+        command.name,
+        actor.name,
+        feedback.render(LOG_TEXT),
     )
     answer(feedback.render(t))
     desk.after(feedback)
@@ -116,7 +122,11 @@ def reply_with_template(
     )
     if isinstance(filled, Feedback):
         logger.info(
-            "ticket #%d: /desk reply #%s by %s: %s", number, name, actor.name, filled.message
+            "ticket #%d: /desk reply #%s by %s: %s",
+            number,
+            name,
+            actor.name,
+            filled.render(LOG_TEXT),
         )
         answer(filled.render(t))
         return

@@ -24,6 +24,8 @@ from handlers.people import Actor
 from handlers.ticket_actions import Feedback
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 HELD_CALLBACK_ID = "threaddesk_reply_held"
 SEND_ANYWAY = "held_reply_send"
@@ -149,7 +151,9 @@ def _discard_on_close(desk: SlackDesk, body: dict[str, Any]) -> None:
     if actor is None or held is None:
         return
     feedback = discard_reply(desk.session_factory, actor, held[0])
-    logger.info("ticket #%d: held view closed by %s: %s", held[1], user_id, feedback.message)
+    logger.info(
+        "ticket #%d: held view closed by %s: %s", held[1], user_id, feedback.render(LOG_TEXT)
+    )
 
 
 def _apply(desk: SlackDesk, actor: Actor, message_row_id: int, send: bool) -> Feedback:

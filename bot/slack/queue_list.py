@@ -25,6 +25,8 @@ from handlers.people import Actor
 from handlers.queue_views import (
     ListedTicket,
     QueueListing,
+    listing_heading,
+    narrowing_hint,
     read_queue,
     view_lines,
     waiting_label,
@@ -35,6 +37,7 @@ from store.types import utcnow
 logger = logging.getLogger(__name__)
 
 MESSENGER = "slack"
+LIST_COMMAND = "/desk list"
 # Slack shows at most 10 fields in a section: 5 tickets of two fields each.
 TICKETS_PER_SECTION = 5
 SUBJECT_LIMIT = 150
@@ -89,18 +92,14 @@ def answer_ticket_list(
     blocks = [
         *ticket_sections(desk.people.client, listing.tickets, threads, t),
         *_view_blocks(listing, t),
+        *_hint_blocks(listing, t),
     ]
-    answer(_heading(listing, t), blocks)
+    answer(listing_heading(listing, t), blocks)
 
 
-def _heading(listing: QueueListing, t: Translator) -> str:
-    if not listing.tickets:
-        return t.gettext("No tickets match.")
-    return t.ngettext(
-        "{count} ticket, most urgent first:",
-        "{count} tickets, most urgent first:",
-        len(listing.tickets),
-    )
+def _hint_blocks(listing: QueueListing, t: Translator) -> list[Block]:
+    hint = narrowing_hint(listing, LIST_COMMAND, t)
+    return [{"type": "section", "text": plain(hint)}] if hint is not None else []
 
 
 def _threads(desk: SlackDesk, ticket_ids: Iterable[int]) -> dict[int, tuple[str, str]]:

@@ -1,7 +1,9 @@
 """Reply drafts: the agents who have a ticket's Reply modal open, recorded until it closes.
 
 The Reply button opens the modal first, while the trigger id is valid,
-and records the draft after that. When someone else is replying to the
+and records the draft after that, unless the agent's reply would be refused
+(the ticket is held by someone else): the modal warns the agent, and the
+card does not show them as replying. When someone else is replying to the
 same ticket, the open modal is updated with a warning at its top. Slack
 sends view_closed when the modal is cancelled, because it is opened with
 notify_on_close; a sent reply clears its draft in handlers/replies.py.
@@ -20,10 +22,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.context import SlackDesk
 from bot.slack.reply_modal import CALLBACK_ID, reply_modal
-from handlers.collisions import close_draft, open_draft
+from handlers.collisions import active_drafters, close_draft, open_draft
 from handlers.i18n import Translator
 from handlers.people import Actor
 from handlers.replies import reply_refusal
+from store.tickets import find_ticket_by_number
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +47,18 @@ def note_reply_draft(
     rejects. `opened` is the view that views.open returned, whose id and
     hash the warning's views.update uses.
     """
-    others = open_draft(desk.session_factory, actor.name, number)
+    # An agent whose Send the claim refuses is not replying: no draft, so the
+    # card does not name them. The modal still shows the reason.
+    refusal = reply_refusal(desk.session_factory, actor, number)
+    if refusal is None:
+        others = open_draft(desk.session_factory, actor.name, number)
+    else:
+        others = _other_drafters(desk, actor.name, number)
     if others is None:
         return
     # The card's redraw waits for the outbox worker's next round, a few seconds
     # at most, so that opening a dialog adds no wake-up to the reply's own.
     notices = []
-    refusal = reply_refusal(desk.session_factory, actor, number)
     if refusal is not None:
         notices.append(refusal.render(t))
     if others:
@@ -76,6 +84,15 @@ def note_reply_draft(
             actor.name,
             error.response.get("error"),
         )
+
+
+def _other_drafters(desk: SlackDesk, agent: str, number: int) -> list[str] | None:
+    """Return who else is replying to ticket `number`, recording nothing; None when it is gone."""
+    with desk.session_factory() as session:
+        ticket = find_ticket_by_number(session, number)
+        if ticket is None:
+            return None
+        return [name for name in active_drafters(session, ticket.id) if name != agent]
 
 
 def register_reply_drafts(app: App, desk: SlackDesk) -> None:

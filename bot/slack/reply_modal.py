@@ -41,13 +41,15 @@ from bot.slack.held_replies import held_view
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, cut_text
 from handlers.collisions import held_reply_of, touch_draft
 from handlers.i18n import Translator
-from handlers.replies import send_reply
+from handlers.replies import reply_refusal, send_reply
 from handlers.template_replies import fill_ticket_template
 from handlers.templates import Template, pick_language, render_text
 from handlers.ticket_actions import Feedback, refusal_for_stranger
 from store.types import utcnow
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 CALLBACK_ID = "threaddesk_reply"
 INPUT_BLOCK = "reply"
@@ -252,7 +254,7 @@ def register_reply_modal(app: App, desk: SlackDesk) -> None:
             ack()
         else:
             ack(response_action="errors", errors={text_block: feedback.render(t)})
-        logger.info("ticket #%d: reply modal of %s: %s", number, user_id, feedback.message)
+        logger.info("ticket #%d: reply modal of %s: %s", number, user_id, feedback.render(LOG_TEXT))
         desk.after(feedback)
 
     @app.action(TEMPLATE_ACTION)
@@ -288,11 +290,14 @@ def keep_draft(desk: SlackDesk, user_id: str, number: int, seen_at: datetime) ->
     """Record a sign of life of `user_id`'s Reply modal of ticket `number`, seen at `seen_at`.
 
     Only an agent who may open the modal has a draft; anyone else's request
-    changes nothing.
+    changes nothing. Nor does the typing of an agent whose reply the claim
+    refuses (bot/slack/reply_drafts.py records no draft for them either).
     """
     actor = desk.people.actor(user_id)
     if actor is None or not actor.works_tickets:
         logger.info("ticket #%d: reply modal activity of %s ignored: not an agent", number, user_id)
+        return
+    if reply_refusal(desk.session_factory, actor, number) is not None:
         return
     touch_draft(desk.session_factory, actor.name, number, now=seen_at)
 
@@ -330,7 +335,11 @@ def fill_reply_modal(
     if isinstance(filled, Feedback):
         notice = filled.render(t)
         logger.info(
-            "ticket #%d: template %s not filled for %s: %s", number, name, user_id, filled.message
+            "ticket #%d: template %s not filled for %s: %s",
+            number,
+            name,
+            user_id,
+            filled.render(LOG_TEXT),
         )
     else:
         text = add_template_text(typed, filled)

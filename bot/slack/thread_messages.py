@@ -16,10 +16,13 @@ from bot.slack.context import SlackDesk
 from bot.slack.mrkdwn import to_plain_text
 from bot.slack.typed_replies import hold_typed_reply
 from handlers.chat_events import forget_chat_event, record_chat_event, ticket_number_of_thread
+from handlers.i18n import Translator
 from handlers.ticket_actions import add_note, refusal_for_stranger
 from store.models import ChatThread
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 MESSENGER = "slack"
 # Message subtypes that are still a person writing in the thread; edits,
@@ -78,7 +81,9 @@ def handle_thread_message(desk: SlackDesk, number: int, event: dict[str, Any]) -
         return
 
     feedback = add_note(desk.session_factory, actor, number, text, origin=MESSENGER)
-    logger.info("ticket #%d: thread message by %s: %s", number, actor.name, feedback.message)
+    logger.info(
+        "ticket #%d: thread message by %s: %s", number, actor.name, feedback.render(LOG_TEXT)
+    )
     if not feedback.ok:
         answer(feedback.render(t))
     desk.after(feedback)

@@ -19,12 +19,20 @@ from handlers.desk_actions import run_ticket_action
 from handlers.i18n import N_, Translator
 from handlers.labels import PRIORITY_LABELS, STATUS_LABELS
 from handlers.people import Actor
-from handlers.queue_views import read_queue, view_lines, waiting_label
+from handlers.queue_views import (
+    listing_heading,
+    narrowing_hint,
+    read_queue,
+    view_lines,
+    waiting_label,
+)
 from handlers.template_replies import template_reply_text
 from handlers.ticket_actions import Feedback, add_note, refusal_for_stranger
 from store.types import utcnow
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 # The bot's commands with their descriptions, as setMyCommands registers them.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -118,7 +126,9 @@ def run_command(
         note_in_thread(desk, actor, command, number, message, t)
         return
     feedback = run_ticket_action(desk.session_factory, desk.rules, actor, command, number)
-    logger.info("ticket #%d: /%s by %s: %s", number, command.name, actor.name, feedback.message)
+    logger.info(
+        "ticket #%d: /%s by %s: %s", number, command.name, actor.name, feedback.render(LOG_TEXT)
+    )
     desk.reply_to(message, feedback.render(t))
     desk.after(feedback)
 
@@ -137,7 +147,7 @@ def note_in_thread(
     in the topic is. The confirmation reports that it was stored.
     """
     feedback = add_note(desk.session_factory, actor, number, command.text or "", origin="telegram")
-    logger.info("ticket #%d: /note by %s: %s", number, actor.name, feedback.message)
+    logger.info("ticket #%d: /note by %s: %s", number, actor.name, feedback.render(LOG_TEXT))
     desk.reply_to(message, feedback.render(t))
     desk.after(feedback)
 
@@ -175,7 +185,8 @@ def open_tickets_text(
 
     The words may name saved views (`views:` in rules.yaml), because the same
     use case as Slack's `/desk list` reads them. With no words, the views are
-    listed after the tickets.
+    listed after the tickets. A list cut at LIST_LIMIT starts with the count ("50 of
+    64 tickets") and ends with how to narrow it.
     """
     listing = read_queue(desk.session_factory, desk.rules, argument, actor_name, utcnow())
     if listing.error is not None:
@@ -191,8 +202,13 @@ def open_tickets_text(
         )
         for ticket in listing.tickets
     ] or [t.gettext("No tickets match.")]
+    if listing.hidden:
+        lines.insert(0, listing_heading(listing, t))
     if listing.views:
         lines.extend(["", t.gettext("Saved views (/list NAME):"), *view_lines(listing.views)])
+    hint = narrowing_hint(listing, "/list", t)
+    if hint is not None:
+        lines.extend(["", hint])
     return "\n".join(lines)
 
 

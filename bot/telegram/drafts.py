@@ -32,6 +32,8 @@ from store.tickets import find_ticket_by_number
 from store.types import utcnow
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 DRAFT_KIND = "telegram_reply_draft"
 HELD = "held"
@@ -114,7 +116,9 @@ def send_draft(desk: TelegramDesk, draft_id: int, sender: User | None = None) ->
     except Exception:
         _release(desk, draft_id)
         raise
-    logger.info("ticket #%d: reply draft %d sent: %s", draft.number, draft_id, feedback.message)
+    logger.info(
+        "ticket #%d: reply draft %d sent: %s", draft.number, draft_id, feedback.render(LOG_TEXT)
+    )
     name = person_label(sender) if sender is not None else draft.author_label
     done = t.gettext(SENT_BY, number=draft.number, name=name)
     _show_outcome(desk, draft, done if feedback.ok else feedback.render(t))

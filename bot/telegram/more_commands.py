@@ -29,6 +29,8 @@ from handlers.ticket_actions import Feedback
 from store.types import utcnow
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 MESSENGER = "telegram"
 
@@ -57,7 +59,7 @@ def _run(
 ) -> str:
     outcome = run_customer_request(session_factory, actor, request, MESSENGER)
     if isinstance(outcome, Feedback):
-        logger.info("customer %s by %s: %s", request.action, actor.name, outcome.message)
+        logger.info("customer %s by %s: %s", request.action, actor.name, outcome.render(LOG_TEXT))
         return outcome.render(t)
     return profile_text(outcome, t)
 
@@ -73,7 +75,7 @@ def ask_feedback(
     feedback = ask_department(
         session_factory, rules, actor, number, command.department or "", command.text or ""
     )
-    logger.info("ticket #%d: /ask by %s: %s", number, actor.name, feedback.message)
+    logger.info("ticket #%d: /ask by %s: %s", number, actor.name, feedback.render(LOG_TEXT))
     return feedback
 
 

@@ -26,6 +26,8 @@ from handlers.questions import ANSWER_RELAYED, NOT_A_REPLY, relay_answer
 from handlers.ticket_actions import Feedback, add_note, refusal_for_stranger
 
 logger = logging.getLogger(__name__)
+# Log lines carry feedback as English text, with its values filled in.
+LOG_TEXT = Translator("en")
 
 MESSENGER = "telegram"
 FILE_NOT_SENT = N_(
@@ -81,7 +83,9 @@ def take_message(desk: TelegramDesk, number: int, message: Message) -> None:
         hold_reply(desk, actor, message, number, reply_text, t)
         return
     feedback = add_note(desk.session_factory, actor, number, text, origin=MESSENGER)
-    logger.info("ticket #%d: topic message by %s: %s", number, actor.name, feedback.message)
+    logger.info(
+        "ticket #%d: topic message by %s: %s", number, actor.name, feedback.render(LOG_TEXT)
+    )
     if not feedback.ok:
         desk.reply_to(message, feedback.render(t))
     desk.after(feedback)
