@@ -108,7 +108,8 @@ def parse_command(
     `thread_ticket` is the ticket whose thread the command was typed in: it
     stands in for a missing ticket number. `prefix` is what the user types
     before a subcommand in their messenger ("/desk " in Slack, "/" in
-    Telegram, nothing in the console); error messages show usage with it.
+    Telegram, nothing in the console); error messages show usage with it,
+    and without the number for reply, note and ask inside a ticket's thread.
     """
     words = text.strip().split(maxsplit=1)
     if not words:
@@ -127,7 +128,11 @@ def parse_command(
         parsed = _PARSERS[name](rest, thread_ticket)
     except CommandSyntaxError as error:
         if "usage" in error.params:
-            error.params["usage"] = f"{prefix}{error.params['usage']}"
+            usage = str(error.params["usage"])
+            if thread_ticket is not None and name in NEEDS_TEXT:
+                # In the ticket's own thread a leading number would become text.
+                usage = usage.replace(" N ", " ", 1)
+            error.params["usage"] = f"{prefix}{usage}"
         raise
     return replace(parsed, prefix=prefix)
 

@@ -80,6 +80,14 @@ NOT_A_REPLY = N_(
     "Which ticket is this about? I pass on answers to questions about tickets: reply in the "
     "thread of the question's message, and your answer goes to the support team."
 )
+HOW_TO_ANSWER = N_(
+    "Answer by replying in this message's thread. Your answer goes to the support team "
+    "in the ticket's thread, never to the customer."
+)
+HOW_TO_ANSWER_TELEGRAM = N_(
+    "Answer by replying to this message. Your answer goes to the support team "
+    "in the ticket's thread, never to the customer."
+)
 ANSWER_RELAYED = N_("Thank you. Your answer was added to ticket #{number} for the support team.")
 
 
@@ -329,7 +337,9 @@ def deliver_question(
     reader = _reader(directory, person, translator)
     message = DirectMessage(
         key=f"question-{question.id}-item-{item.id}",
-        text=question_text(ticket, question, reader, bool(item.payload.get("reminder"))),
+        text=question_text(
+            ticket, question, reader, bool(item.payload.get("reminder")), messenger.name
+        ),
         link=thread,
         link_label=reader.gettext(N_("Open the ticket's thread")),
     )
@@ -387,8 +397,14 @@ def _will_have_thread(ticket: Ticket) -> bool:
     return not ticket.is_silent and ticket.status != TicketStatus.SPAM
 
 
-def question_text(ticket: Ticket, question: Question, t: Translator, reminder: bool) -> str:
-    """Word the direct message: the question, the ticket's summary and how to answer."""
+def question_text(
+    ticket: Ticket, question: Question, t: Translator, reminder: bool, messenger: str = ""
+) -> str:
+    """Word the direct message: the question, the ticket's summary and how to answer.
+
+    Telegram's private chats have no threads, so there the answer is a reply to the message.
+    """
+    how_to_answer = HOW_TO_ANSWER_TELEGRAM if messenger == "telegram" else HOW_TO_ANSWER
     if reminder:
         opening = N_(
             "Reminder: {asker} is still waiting for an answer from {department} "
@@ -411,10 +427,7 @@ def question_text(ticket: Ticket, question: Question, t: Translator, reminder: b
         t.gettext("The customer's latest message:"),
         cut_words(latest_customer_text(ticket), LATEST_TEXT_LIMIT) or t.gettext("(no text)"),
         "",
-        t.gettext(
-            "Answer by replying in this message's thread. Your answer goes to the support team "
-            "in the ticket's thread, never to the customer."
-        ),
+        t.gettext(how_to_answer),
     ]
     return "\n".join(lines)
 

@@ -130,6 +130,23 @@ def test_errors_use_messenger_prefix(prefix: str, help_word: str, usage: str) ->
     assert empty.value.params["usage"] == usage
 
 
+@pytest.mark.parametrize(
+    ("text", "usage"),
+    [
+        ("/reply", "/reply TEXT"),
+        ("/note", "/note TEXT"),
+        ("/ask accounting", "/ask DEPARTMENT QUESTION"),
+        ("/reply #7", "/reply TEXT"),
+    ],
+)
+def test_thread_usage_has_no_number(text: str, usage: str) -> None:
+    """In a ticket's topic a number would become text, so the usage shown leaves it out."""
+    with pytest.raises(CommandSyntaxError) as raised:
+        parse_command(text, thread_ticket=1, prefix=TELEGRAM_PREFIX)
+
+    assert raised.value.params["usage"] == usage
+
+
 @pytest.mark.parametrize("prefix", [SLACK_PREFIX, TELEGRAM_PREFIX, CONSOLE_PREFIX])
 def test_customer_usage_uses_prefix(prefix: str) -> None:
     command = parse_command("customer merge a@example.org", prefix=prefix)

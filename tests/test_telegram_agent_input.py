@@ -330,6 +330,28 @@ def test_stranger_rejected_once_per_hour(
     assert notes(session_factory) == []
 
 
+def test_stranger_commands_refused_once_per_hour(
+    intake: Intake,
+    telegram: TelegramTestDesk,
+    fake: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    new_ticket(intake, telegram)
+    topic, _ = telegram.topic_and_card(1)
+    count = len(fake.calls("sendMessage"))
+    caplog.set_level(logging.INFO, logger="bot.telegram")
+
+    fake.push_update(message_update(STRANGER, "hello?", topic_id=topic, message_id=633))
+    for message_id, command in ((634, "/claim"), (635, "/status solved"), (636, "/list")):
+        fake.push_update(message_update(STRANGER, command, topic_id=topic, message_id=message_id))
+    telegram.processed()
+    wait_until(lambda: len(_stranger_lines(caplog)) == 4)
+
+    notices = fake.sent_texts()[count:]
+    assert len(notices) == 1
+    assert "not on this helpdesk's list" in notices[0]
+
+
 def _stranger_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         record.getMessage()

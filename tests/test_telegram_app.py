@@ -300,6 +300,9 @@ def test_ask_reaches_a_colleague_in_private_and_the_answer_comes_back(
 
     link = question.args["reply_markup"]["inline_keyboard"][0][0]["url"]
     assert "Was it refunded?" in question.args["text"]
+    # A private chat has no threads: the answer is a reply to the message.
+    assert "Answer by replying to this message." in question.args["text"]
+    assert "this message's thread" not in question.args["text"]
     assert link.startswith("https://t.me/c/1234567890/")
     assert any("Petr (accounting) answered: Yes, on 3 March." in n for n in _notes(session_factory))
     assert thanks["chat_id"] == "2001"

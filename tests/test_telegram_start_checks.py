@@ -104,6 +104,8 @@ def test_unknown_support_chat_logged_once(
     assert str(SUPPORT_CHAT) in logged[0]
     assert "telegram.support_chat" in logged[0]
     assert "add the bot to that group" in logged[0]
+    # The advice is given once, not again in the library's error text.
+    assert "check that id" not in logged[0]
 
 
 def test_missing_manage_topics_logged(

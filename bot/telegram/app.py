@@ -32,6 +32,7 @@ from bot.telegram.chat_check import check_chats
 from bot.telegram.commands import COMMANDS, handle_command
 from bot.telegram.context import TelegramDesk
 from bot.telegram.drafts import send_due_drafts
+from bot.telegram.edits import handle_edited_message
 from bot.telegram.incoming import FILES
 from bot.telegram.runner import BotRunner
 from bot.telegram.thread_messages import handle_thread_message
@@ -47,7 +48,8 @@ logger = logging.getLogger(__name__)
 COMMAND_LANGUAGES = ("en", "ru")
 DRAFT_CHECK_SECONDS = 1.0
 POLL_TIMEOUT_SECONDS = 10
-UPDATE_KINDS = ["message", "callback_query"]
+# Edited messages too: an edit of a reply in its undo window changes it (bot/telegram/edits.py).
+UPDATE_KINDS = ["message", "edited_message", "callback_query"]
 
 
 class TelegramStartError(Exception):
@@ -87,6 +89,14 @@ def build_telegram_app(
         if update.message is not None:
             await asyncio.to_thread(handle_thread_message, desk, update.message)
 
+    async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.edited_message
+        if message is None:
+            return
+        text = message.text or ""
+        if not text.startswith("/") or _is_for_us(text, runner):
+            await asyncio.to_thread(handle_edited_message, desk, message, update.update_id)
+
     async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.callback_query is not None:
             await asyncio.to_thread(handle_press, desk, update.callback_query)
@@ -98,6 +108,8 @@ def build_telegram_app(
     application.add_handler(MessageHandler(messages & filters.COMMAND, on_command))
     texts_and_files = (filters.TEXT & ~filters.COMMAND) | FILES
     application.add_handler(MessageHandler(messages & texts_and_files, on_text))
+    edits = filters.UpdateType.EDITED_MESSAGE & (filters.TEXT | FILES)
+    application.add_handler(MessageHandler(edits, on_edit))
     application.add_handler(CallbackQueryHandler(on_press))
     application.add_error_handler(on_error)
     return application, desk

@@ -41,7 +41,7 @@ def check_chat(runner: BotRunner, chat_id: int, setting: str) -> int:
             "Check the id (a supergroup's id starts with -100) and add the bot to that group.",
             chat_id,
             setting,
-            error.message,
+            _without_chat_advice(error.message, chat_id),
         )
         return 1
     try:
@@ -67,6 +67,15 @@ def check_chat(runner: BotRunner, chat_id: int, setting: str) -> int:
         member.status,
     )
     return 0
+
+
+def _without_chat_advice(reason: str, chat_id: int) -> str:
+    """Drop the "(chat N: check that id ...)" that bot/telegram/runner.py adds to "chat not found".
+
+    The log line gives that advice itself, with the -100 hint, so it appears once.
+    """
+    cut = reason.find(f" (chat {chat_id}:")
+    return reason[:cut].rstrip() if cut >= 0 else reason
 
 
 def _membership_problem(member: ChatMember, needs_topics: bool) -> str | None:

@@ -82,10 +82,28 @@ def handle_command(desk: TelegramDesk, message: Message) -> None:
         return
     actor = desk.actor(message.from_user)
     if actor is None:
-        logger.info("/%s by a Telegram user who is not in rules.yaml", parsed.name)
-        desk.reply_to(message, refusal_for_stranger().render(t))
+        refuse_stranger_command(desk, parsed.name, message, t)
         return
     run_command(desk, actor, parsed, message, t, thread_ticket)
+
+
+def refuse_stranger_command(desk: TelegramDesk, name: str, message: Message, t: Translator) -> None:
+    """Refuse a command of a person who is not in rules.yaml, at most once an hour per person.
+
+    The same limit as for plain messages (RejectionLimiter), so a stranger's
+    commands do not flood the topic with refusals either.
+    """
+    user = message.from_user
+    if user is not None and not desk.stranger_notices.should_notify(user.id):
+        logger.info(
+            "/%s by Telegram user %s, not in rules.yaml, rejected; "
+            "notice sent within the hour, so none now",
+            name,
+            user.id,
+        )
+        return
+    logger.info("/%s by a Telegram user who is not in rules.yaml", name)
+    desk.reply_to(message, refusal_for_stranger().render(t))
 
 
 def run_command(
@@ -161,21 +179,28 @@ def reply(
     t: Translator,
 ) -> None:
     """Hold a typed reply, or a filled-in template, for the undo window."""
-    text = command.text or ""
-    if command.template is not None:
-        filled = template_reply_text(
-            desk.session_factory,
-            desk.rules,
-            actor,
-            number,
-            command.template,
-            support_address=desk.reply_settings.support_address,
-        )
-        if isinstance(filled, Feedback):
-            desk.reply_to(message, filled.render(t))
-            return
-        text = filled.body
+    text = reply_text(desk, actor, command, number)
+    if isinstance(text, Feedback):
+        desk.reply_to(message, text.render(t))
+        return
     hold_reply(desk, actor, message, number, text, t)
+
+
+def reply_text(
+    desk: TelegramDesk, actor: Actor, command: DeskCommand, number: int
+) -> str | Feedback:
+    """Return the words a `/reply` sends: its text, or its template filled in, or why it cannot."""
+    if command.template is None:
+        return command.text or ""
+    filled = template_reply_text(
+        desk.session_factory,
+        desk.rules,
+        actor,
+        number,
+        command.template,
+        support_address=desk.reply_settings.support_address,
+    )
+    return filled if isinstance(filled, Feedback) else filled.body
 
 
 def open_tickets_text(

@@ -20,14 +20,15 @@ from telegram import LinkPreviewOptions, Message, ReplyParameters, User
 from telegram.constants import ParseMode
 
 from bot.telegram.context import TelegramDesk, person_label
-from bot.telegram.messenger import edit_text
+from bot.telegram.messenger import MESSENGER, edit_text
 from bot.telegram.render import draft_keyboard
 from bot.telegram.texts import cut_text, escape
+from handlers.chat_events import record_chat_event
 from handlers.i18n import N_, Translator
 from handlers.people import Actor
 from handlers.replies import reply_refusal, send_reply
 from handlers.ticket_actions import Feedback
-from store.models import OutboxItem
+from store.models import OutboxItem, ProcessedEvent
 from store.tickets import find_ticket_by_number
 from store.types import utcnow
 
@@ -56,6 +57,7 @@ class Draft:
     locale: str
     chat_id: str | None
     message_id: int | None
+    state: str = HELD
 
 
 def hold_reply(
@@ -76,12 +78,18 @@ def hold_reply(
         feedback = send_reply(
             desk.session_factory, desk.reply_settings, actor, number, text, "telegram"
         )
+        if feedback.ok:
+            record_chat_event(
+                desk.session_factory,
+                MESSENGER,
+                _sent_at_once_id(message.chat_id, message.message_id),
+            )
         desk.reply_to(message, feedback.render(t))
         desk.after(feedback)
         return
 
     due = (now or utcnow()) + timedelta(seconds=desk.rules.undo_seconds)
-    draft_id = _store_draft(desk, number, text, message.from_user, t, due)
+    draft_id = _store_draft(desk, number, text, message, t, due)
     if draft_id is None:
         desk.reply_to(message, t.gettext("Ticket #{number} not found.", number=number))
         return
@@ -163,6 +171,7 @@ def load_draft(desk: TelegramDesk, draft_id: int) -> Draft | None:
         if row is None or row.kind != DRAFT_KIND:
             return None
         payload: dict[str, Any] = dict(row.payload)
+        state = row.state
     message_id = payload.get("message_id")
     return Draft(
         draft_id=draft_id,
@@ -173,7 +182,59 @@ def load_draft(desk: TelegramDesk, draft_id: int) -> Draft | None:
         locale=str(payload.get("locale", "en")),
         chat_id=payload.get("chat_id"),
         message_id=int(message_id) if message_id is not None else None,
+        state=state,
     )
+
+
+def source_of(chat_id: int | str, message_id: int) -> str:
+    """Name the person's message that a held reply was typed in: "chat:message"."""
+    return f"{chat_id}:{message_id}"
+
+
+def draft_of_message(desk: TelegramDesk, chat_id: int | str, message_id: int) -> Draft | None:
+    """Return the reply that the person's message `message_id` held, in whatever state now."""
+    with desk.session_factory() as session:
+        draft_id = session.scalar(
+            select(OutboxItem.id)
+            .where(
+                OutboxItem.kind == DRAFT_KIND,
+                OutboxItem.payload["source"].as_string() == source_of(chat_id, message_id),
+            )
+            .order_by(OutboxItem.id.desc())
+            .limit(1)
+        )
+    return load_draft(desk, draft_id) if draft_id is not None else None
+
+
+def was_sent_at_once(desk: TelegramDesk, chat_id: int | str, message_id: int) -> bool:
+    """Return True when the message's reply went out without an undo window (undo_seconds 0)."""
+    with desk.session_factory() as session:
+        found = session.get(ProcessedEvent, (MESSENGER, _sent_at_once_id(chat_id, message_id)))
+        return found is not None
+
+
+def rewrite_draft(desk: TelegramDesk, draft_id: int, text: str) -> str | None:
+    """Replace a held reply's text; return the state the reply was in, or None when it is gone.
+
+    The row is locked while it is read and written, so the timer or a Send
+    now press sends either the old text before this or the new one after it.
+    Only a reply in HELD is changed.
+    """
+    with desk.session_factory.begin() as session:
+        row = session.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.id == draft_id, OutboxItem.kind == DRAFT_KIND)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        if row.state == HELD:
+            row.payload = {**row.payload, "text": text}
+        return row.state
+
+
+def _sent_at_once_id(chat_id: int | str, message_id: int) -> str:
+    return f"{source_of(chat_id, message_id)}:reply-sent"
 
 
 def _refusal(desk: TelegramDesk, actor: Actor, number: int, text: str) -> Feedback | None:
@@ -188,10 +249,11 @@ def _store_draft(
     desk: TelegramDesk,
     number: int,
     text: str,
-    author: User | None,
+    message: Message,
     t: Translator,
     due: datetime,
 ) -> int | None:
+    author = message.from_user
     with desk.session_factory.begin() as session:
         ticket = find_ticket_by_number(session, number)
         if ticket is None:
@@ -207,6 +269,8 @@ def _store_draft(
                 "user_id": str(author.id) if author else "",
                 "author_label": person_label(author),
                 "locale": t.locale,
+                # The person's own message, so that an edit of it finds this reply.
+                "source": source_of(message.chat_id, message.message_id),
             },
         )
         session.add(row)
@@ -243,7 +307,7 @@ def _announce(
 
 def _remember_announcement(desk: TelegramDesk, draft_id: int, announcement: Message) -> None:
     with desk.session_factory.begin() as session:
-        row = session.get(OutboxItem, draft_id)
+        row = session.get(OutboxItem, draft_id, with_for_update=True)
         if row is not None:
             row.payload = {
                 **row.payload,

@@ -50,9 +50,14 @@ def handle_thread_message(desk: TelegramDesk, message: Message) -> None:
         take_once(desk, message, lambda: take_message(desk, number, message))
 
 
-def take_once(desk: TelegramDesk, message: Message, work: Callable[[], None]) -> None:
-    """Run `work` unless this message was taken before; forget it again when `work` fails."""
-    event_id = f"{message.chat_id}:{message.message_id}"
+def take_once(
+    desk: TelegramDesk, message: Message, work: Callable[[], None], event_id: str | None = None
+) -> None:
+    """Run `work` unless this message was taken before; forget it again when `work` fails.
+
+    `event_id` names the event when it is not the message itself, such as one edit of it.
+    """
+    event_id = event_id or f"{message.chat_id}:{message.message_id}"
     if not record_event(desk, event_id):
         logger.info("telegram: message %s seen before, ignored", event_id)
         return
