@@ -1,8 +1,10 @@
 """threaddesk's Telegram side against the fake Bot API: the messenger, the outbox and the bot."""
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -147,3 +149,14 @@ class TelegramTestDesk:
     def processed(self) -> None:
         """Wait until the bot has taken every queued update."""
         wait_until(lambda: self.fake.pending_updates() == 0)
+
+
+@pytest.fixture(name="fake")
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """The fake Bot API on 127.0.0.1, stopped after the test.
+
+    A test module imports it to use in place of the Slack `fake` of
+    tests/slack_fixtures.py.
+    """
+    with FakeTelegram() as server:
+        yield server

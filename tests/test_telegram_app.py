@@ -21,16 +21,11 @@ from tests.fake_telegram import (
 )
 from tests.intake_support import Intake, customer_mail
 from tests.telegram_support import AGENT_ID, OTHER_ID, TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 IVAN = user(AGENT_ID, "Ivan", "agent_ivan")
 OLGA = user(OTHER_ID, "Olga", "olga")
 STRANGER = user(999, "Mallory", "mallory")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

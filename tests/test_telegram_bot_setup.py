@@ -4,7 +4,6 @@ import io
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,10 @@ from tests.fake_slack import free_port
 from tests.fake_telegram import TOKEN, FakeTelegram, message_update, user
 from tests.intake_support import reply_settings
 from tests.telegram_support import AGENT_ID, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 SECRET = "webhook-secret_42"
 IVAN = user(AGENT_ID, "Ivan", "agent_ivan")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 def webhook_bot(

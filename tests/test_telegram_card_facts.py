@@ -26,6 +26,7 @@ from handlers.messenger import AttachmentView, MessageView, TicketCard
 from tests.fake_telegram import SUPPORT_CHAT, TOKEN, FakeTelegram
 from tests.intake_support import Intake, mail_with_attachments
 from tests.telegram_support import TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 T = Translator("en")
 RU = Translator("ru")
@@ -33,12 +34,6 @@ SLA_LINES = {
     "sla_first_response": "First response due: 18.03.2025 10:00 (due soon)",
     "sla_resolution": "Resolution due: 19.03.2025 09:00 (overdue)",
 }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

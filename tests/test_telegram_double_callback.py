@@ -29,6 +29,7 @@ from tests.fake_telegram import SUPPORT_CHAT, FakeTelegram, message_update, wait
 from tests.intake_support import Intake, case_payload
 from tests.smtpserver import SmtpServer
 from tests.telegram_support import TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 PAYLOAD = case_payload("030")
 TICKET = int(PAYLOAD["ticket"]["id"])
@@ -38,12 +39,6 @@ ANNOUNCEMENT_ID = TAPS[0]["callback_query"]["message"]["message_id"]
 IVAN = TAPS[0]["callback_query"]["from"]
 DATA_FORM = re.compile(r"send:(\d+):draft-(\d+)")
 ALREADY = "This reply was already sent or undone."
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 def held_reply(intake: Intake, telegram: TelegramTestDesk, fake: FakeTelegram) -> str:

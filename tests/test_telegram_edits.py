@@ -21,15 +21,10 @@ from store.types import utcnow
 from tests.fake_telegram import FakeTelegram, message_update, user, wait_until
 from tests.intake_support import Intake, customer_mail
 from tests.telegram_support import AGENT_ID, TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 IVAN = user(AGENT_ID, "Ivan", "agent_ivan")
 STRANGER = user(999, "Mallory", "mallory")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tests.fake_telegram import (
 from tests.imapserver import PASSWORD, PymapServer, imap_server
 from tests.intake_support import OWN_ADDRESS
 from tests.smtpserver import SmtpServer
+from tests.telegram_support import fake_telegram as fake_telegram
 from tests.test_end_to_end import CUSTOMER_MAIL, answer_to
 from tests.test_run_service import RunningDesk
 
@@ -47,12 +48,6 @@ def answer_with_file(message_id: str) -> bytes:
     assert isinstance(answer, EmailMessage)
     answer.add_attachment(SCREENSHOT, maintype="image", subtype="png", filename="экран.png")
     return answer.as_bytes()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

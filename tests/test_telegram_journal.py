@@ -41,6 +41,7 @@ from store.types import utcnow
 from tests.fake_telegram import SUPPORT_CHAT, TOKEN, FakeTelegram
 from tests.intake_support import Intake, mail_with_attachments
 from tests.telegram_support import TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 from tests.test_telegram_messenger import T, card, view
 
 Result = TypeVar("Result")
@@ -88,12 +89,6 @@ class FailingRunner(DyingRunner):
         except ProcessDied:
             self.calls_left = None
             raise RateLimited(1.0, "telegram") from None
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @contextmanager

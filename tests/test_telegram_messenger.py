@@ -20,15 +20,10 @@ from store.types import utcnow
 from tests.fake_telegram import SUPPORT_CHAT, TOKEN, FakeTelegram
 from tests.intake_support import Intake, customer_mail
 from tests.telegram_support import TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 T = Translator("en")
 INJECTION = 'Hi <b>bold</b> & <a href="tg://user?id=1">@admin</a> </code>'
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

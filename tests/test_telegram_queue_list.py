@@ -15,15 +15,10 @@ from store.types import utcnow
 from tests.fake_telegram import FakeTelegram, message_update, user
 from tests.intake_support import Intake, customer_mail
 from tests.telegram_support import AGENT_ID, TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 IVAN = user(AGENT_ID, "Ivan", "agent_ivan")
 VIEWS = {"morning": "unassigned urgent", "vip": "tag:vip >1h"}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

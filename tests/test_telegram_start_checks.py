@@ -7,7 +7,6 @@ raw HTTP requests on 127.0.0.1, as a broken proxy or a stranger would send.
 import http.client
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,11 @@ from tests.fake_slack import free_port
 from tests.fake_telegram import SUPPORT_CHAT, TOKEN, FakeTelegram, message_update, user
 from tests.intake_support import reply_settings
 from tests.telegram_support import AGENT_ID, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 SECRET = "webhook-secret_42"
 DIGEST_CHAT = -1009876543210
 IVAN = user(AGENT_ID, "Ivan", "agent_ivan")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 def make_bot(

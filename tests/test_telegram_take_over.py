@@ -28,16 +28,11 @@ from store.models import Event, Ticket
 from tests.fake_telegram import SUPPORT_CHAT, FakeTelegram, callback_update, user
 from tests.intake_support import Intake, customer_mail
 from tests.telegram_support import AGENT_ID, OTHER_ID, TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 T = Translator("en")
 IVAN = user(AGENT_ID, "Ivan", "agent_ivan")
 OLGA = user(OTHER_ID, "Olga", "olga")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

@@ -26,15 +26,10 @@ from store.models import Ticket
 from tests.fake_telegram import SUPPORT_CHAT, TOKEN, FakeTelegram
 from tests.intake_support import Intake, customer_mail
 from tests.telegram_support import AGENT_ID, TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 
 T = Translator("en")
 LINK_LABEL = "Open the ticket's thread"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

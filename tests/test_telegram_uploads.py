@@ -22,6 +22,7 @@ from store.models import OutboxItem
 from tests.fake_telegram import SUPPORT_CHAT, TOKEN, FakeTelegram
 from tests.intake_support import Intake, case_file, customer_mail, mail_with_attachments
 from tests.telegram_support import TelegramTestDesk, telegram_rules
+from tests.telegram_support import fake_telegram as fake_telegram
 from tests.test_telegram_messenger import T, card, view
 
 FIRST_MAIL = customer_mail("<u1-8101@mail.example.org>")
@@ -41,12 +42,6 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture
