@@ -1,4 +1,6 @@
-"""Where a desk's digests go: the Slack digest channel and the Telegram digest chat, when set.
+"""The destinations of a desk's digests: the Slack digest channel and Telegram digest chat.
+
+Each is used when rules.yaml sets it.
 
 The scheduled job builds the list again at every run, so a digest channel or chat added
 to rules.yaml, or taken out, counts from the next run.

@@ -28,7 +28,7 @@ Subcommand = Literal[
     "help",
 ]
 
-# What a user types before a subcommand in each place commands are typed.
+# The text a user types before a subcommand, in each place where commands are typed.
 SLACK_PREFIX = "/desk "
 TELEGRAM_PREFIX = "/"
 CONSOLE_PREFIX = ""

@@ -65,7 +65,7 @@ def with_named_weekdays(expression: str) -> str:
 def _named_weekdays(item: str) -> str | None:
     """Return one comma-separated item of the weekday field with names for numbers.
 
-    Return the item unchanged when it holds no number, and None when its
+    Return the item unchanged when it contains no number, and None when its
     numbers are not weekdays (the check then reports the field).
     """
     days, slash, step_text = item.partition("/")
@@ -77,7 +77,11 @@ def _named_weekdays(item: str) -> str | None:
     if slash and not step_text.isdigit():
         return None
     start = int(start_text)
-    end = int(end_text) if dash else (7 if slash else start)
+    end = start
+    if dash:
+        end = int(end_text)
+    elif slash:
+        end = 7  # "1/2" steps from Monday to the end of the week, as in cron
     step = int(step_text) if slash else 1
     if not 0 <= start <= end <= 7 or step < 1:
         return None

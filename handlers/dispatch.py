@@ -52,7 +52,7 @@ DELIVERING = "delivering"
 DUE_STATES = (PENDING, DELIVERING)
 # How long a claimed item stays with the worker delivering it without news from
 # it. While the delivery runs, the lease is extended every LEASE_RENEWAL, so a
-# message posted in many parts at a messenger's pace keeps its worker; after a
+# message posted in many parts at a messenger's pace keeps its worker. After a
 # crash, the item is due again within DELIVERY_LEASE.
 DELIVERY_LEASE = timedelta(minutes=2)
 LEASE_RENEWAL = timedelta(seconds=30)

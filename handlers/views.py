@@ -11,7 +11,7 @@ from store.models import Direction, Message, Ticket
 
 def message_view(message: Message, ticket_number: int, translator: Translator) -> MessageView:
     author_name = message.from_name or message.author or ""
-    # Every reply leaves from the support address, which tells the team nothing.
+    # Every reply leaves from the support address, which gives the team no information.
     is_ours = message.direction == Direction.OUTBOUND and bool(author_name)
     return MessageView(
         ticket_number=ticket_number,

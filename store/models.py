@@ -308,11 +308,11 @@ class ProcessedEvent(Base):
 class PostJournalEntry(Base):
     """One finished step of a post to a messenger that cannot read its own chats back.
 
-    A Telegram bot cannot read a chat's history, so each step of a post (the
+    A Telegram bot cannot read a chat's history. So each step of a post (the
     forum topic, the card, a part of a long text, a file) is written down as
     soon as the Bot API returns, with the id it returned. A retry of the post
     after a crash skips the steps found here. store/post_journal.py reads and
-    writes these rows; they are pruned some days later.
+    writes these rows, and queue jobs prune them after 30 days.
     """
 
     __tablename__ = "post_journal"

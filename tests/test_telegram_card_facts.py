@@ -140,7 +140,7 @@ def slack_texts(blocks: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def test_markup_in_an_attachment_name_is_escaped_not_cut() -> None:
+def test_attachment_name_markup_escaped() -> None:
     log = AttachmentView("<b>app</b>.log", 9, is_stored=True, sha256="0" * 64)
     message = MessageView(
         ticket_number=7,

@@ -1,10 +1,10 @@
 """Check at start that the bot can reach and work in the chats rules.yaml names.
 
 A wrong `telegram.support_chat`, or a bot that was never added to the group,
-shows otherwise only as a delivery error repeated every few seconds. Each
-chat is asked for once (getChat) and the bot's own membership in it
-(getChatMember); a problem is logged as an error that names the chat and
-the fix. Nothing here stops the start: Slack may still work, and
+shows otherwise only as a delivery error repeated every few seconds. So each
+chat is read once (getChat), with the bot's own membership in it
+(getChatMember), and a problem is logged as an error that names the chat
+and the fix. Nothing here stops the start: Slack may still work, and
 the group may be fixed while threaddesk runs.
 """
 

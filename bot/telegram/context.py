@@ -98,7 +98,7 @@ class TelegramDesk:
         return Translator(locale or self.rules.locale, self.rules.timezone)
 
     def reply_to(self, message: Message, text: str, *, preformatted: bool = False) -> int:
-        """Answer `message` in its chat and topic; return the first answer's message id.
+        """Reply to `message` in its chat and topic; return the message id of the first part.
 
         A `preformatted` text, such as a table, is shown in monospace
         (`<pre>`), so that its columns line up.

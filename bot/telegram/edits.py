@@ -2,8 +2,8 @@
 
 Telegram users fix a typo by editing the message. A reply still waiting in
 its undo window (bot/telegram/drafts.py) is found by the chat and id of the
-message it was typed in, and its text is replaced; the bot replies with the
-start of the new text. A reply that already went out cannot change, and the
+message it was typed in, and its text is replaced. The bot then replies with
+the start of the new text. A reply that already went out cannot change, and the
 bot says so. A comment stays as first written, and its author is told so
 once per message. Edits of other commands change nothing and get no answer.
 Edits by people who are not in rules.yaml are ignored.

@@ -1,4 +1,4 @@
-"""What each Telegram post has already done, so that its retry does only the rest.
+"""The steps each Telegram post has already done, so that its retry does only the rest.
 
 A bot cannot read a chat's history, so a post retried by the outbox cannot
 look for what its first attempt sent, as the Slack messenger does. Each step
